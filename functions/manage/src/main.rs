@@ -1,0 +1,14 @@
+//! Lambda entry point of the `manage` function: wiring only.
+
+use cairn_shared::config::Config;
+use cairn_shared::wiring::App;
+use lambda_http::{service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    cairn_shared::telemetry::init();
+    let config = Config::from_env().map_err(|e| format!("configuration: {e}"))?;
+    let app = App::build(config).await;
+    let api = &app.http;
+    lambda_http::run(service_fn(|request| cairn_manage::handler(api, request))).await
+}

@@ -1,0 +1,18 @@
+//! The `run` function: `POST /api/jobs/{id}/run`: queue a backup and dispatch it.
+//!
+//! The handler only translates: API Gateway event in, one call of the shared HTTP API,
+//! response out.
+
+use cairn_shared::api::{ApiRequest, Function, HttpApi};
+use lambda_http::{Body, Error, Request, Response};
+
+/// Serves one API Gateway (HTTP API) request.
+///
+/// # Errors
+/// Never: every failure is a JSON error response.
+pub async fn handler(api: &HttpApi, request: Request) -> Result<Response<Body>, Error> {
+    Ok(api
+        .handle(Function::Run, ApiRequest::from_lambda(&request))
+        .await
+        .into_lambda())
+}

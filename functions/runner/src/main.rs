@@ -1,0 +1,14 @@
+//! Lambda entry point of the `runner` function: wiring only.
+
+use cairn_shared::config::Config;
+use cairn_shared::wiring::App;
+use lambda_runtime::{service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    cairn_shared::telemetry::init();
+    let config = Config::from_env().map_err(|e| format!("configuration: {e}"))?;
+    let app = App::build(config).await;
+    let runner = &app.runner;
+    lambda_runtime::run(service_fn(|event| cairn_runner::handler(runner, event))).await
+}

@@ -1,0 +1,106 @@
+//! Configuration: environment only, read once at start-up.
+
+use std::path::PathBuf;
+
+use crate::error::ConfigError;
+
+/// Everything Cairn reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CAIRN_TABLE_PREFIX` (default `cairn`): tables are `<prefix>-jobs`, `<prefix>-executions`, ...
+    pub table_prefix: String,
+    /// `CAIRN_BUCKET` (default `cairn-backups`): the default bucket `cairn init` creates.
+    pub bucket: String,
+    /// `CAIRN_HOOKS_DIR` (default `/opt/hooks`): hook scripts must live under it.
+    pub hooks_dir: PathBuf,
+    /// `CAIRN_RATE_LIMIT_GET` (default 100): GET requests per client IP per minute.
+    pub rate_limit_get: u32,
+    /// `CAIRN_RATE_LIMIT_WRITE` (default 20): POST/PUT/DELETE requests per client IP per minute.
+    pub rate_limit_write: u32,
+    /// `CAIRN_RUNNER_FUNCTION`: the runner Lambda's name, for asynchronous dispatch in AWS.
+    /// Unset: executions are dispatched to a runner in the same process.
+    pub runner_function: Option<String>,
+    /// `CAIRN_LEASE_SECONDS` (default 30): how long a runner's claim lasts without renewal.
+    pub lease_seconds: u64,
+    /// `CAIRN_PART_SIZE_MIB` (default 8): multipart part size for uploads.
+    pub part_size_mib: usize,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// A variable that is set but malformed (a limit that is not a positive number, say).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the environment.
+    ///
+    /// # Errors
+    /// As [`Config::from_env`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = |name: &str, default: &str| {
+            lookup(name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match lookup(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        reason: format!("expected a positive whole number, got {v:?}"),
+                    }),
+                },
+            }
+        };
+        let table_prefix = text("CAIRN_TABLE_PREFIX", "cairn");
+        if !table_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(ConfigError::Invalid {
+                name: "CAIRN_TABLE_PREFIX",
+                reason: "only letters, digits, '-', '_' and '.' are allowed in table names".into(),
+            });
+        }
+        Ok(Self {
+            table_prefix,
+            bucket: text("CAIRN_BUCKET", "cairn-backups"),
+            hooks_dir: PathBuf::from(text("CAIRN_HOOKS_DIR", "/opt/hooks")),
+            rate_limit_get: u32::try_from(number("CAIRN_RATE_LIMIT_GET", 100)?).unwrap_or(u32::MAX),
+            rate_limit_write: u32::try_from(number("CAIRN_RATE_LIMIT_WRITE", 20)?)
+                .unwrap_or(u32::MAX),
+            runner_function: lookup("CAIRN_RUNNER_FUNCTION").filter(|v| !v.is_empty()),
+            lease_seconds: number("CAIRN_LEASE_SECONDS", 30)?,
+            part_size_mib: usize::try_from(number("CAIRN_PART_SIZE_MIB", 8)?)
+                .unwrap_or(8)
+                .max(5),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(c.table_prefix, "cairn");
+        assert_eq!(c.bucket, "cairn-backups");
+        assert_eq!(c.rate_limit_get, 100);
+        assert_eq!(c.rate_limit_write, 20);
+        assert!(c.runner_function.is_none());
+    }
+
+    #[test]
+    fn when_a_limit_is_not_a_number_should_name_the_variable() {
+        let err = Config::from_lookup(|n| (n == "CAIRN_RATE_LIMIT_GET").then(|| "ten".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("CAIRN_RATE_LIMIT_GET"), "{err}");
+    }
+}
