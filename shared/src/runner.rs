@@ -1,5 +1,33 @@
-//! The runner.
+//! The runner: claims queued executions (FIFO, never more than `maxConcurrentJobs` at
+//! once), performs them with a heartbeat that renews its lease, writes progress and logs
+//! and notices cancels, and the periodic sweep that fails executions whose runner died.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::Notify;
+use tracing::{error, info, instrument, warn};
+
+use crate::adapters::AwsClients;
+use crate::config::Config;
+use crate::engine::manifest::{Manifest, ManifestItem, MANIFEST_NAME};
+use crate::engine::retention::{self, Candidate};
+use crate::engine::sources::{self, SourceContext};
+use crate::engine::upload::{self, backup_item, EngineLog, Target};
+use crate::engine::{EngineError, Signals};
+use crate::error::StoreError;
+use crate::model::{
+    ApiKey, Destination, Execution, ExecutionStatus, ExecutionType, ItemResult, Job, LogEntry,
+    LogLevel, Source, Stage,
+};
+use crate::store::{
+    ClaimOutcome, Completion, DestinationRepository, Dispatcher, ExecutionQuery, ExecutionStore,
+    JobRepository, KeyStore, RenewOutcome, SettingsStore,
+};
+use crate::time;
 
 /// What the runner function is invoked with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -12,27 +40,1041 @@ pub enum RunnerEvent {
     Sweep,
 }
 
+/// The stores the runner reads and writes.
+#[derive(Clone)]
+pub struct RunnerStores {
+    pub jobs: Arc<dyn JobRepository>,
+    pub destinations: Arc<dyn DestinationRepository>,
+    pub keys: Arc<dyn KeyStore>,
+    pub executions: Arc<dyn ExecutionStore>,
+    pub settings: Arc<dyn SettingsStore>,
+}
+
 /// Performs queued executions.
-#[derive(Debug, Clone)]
-pub struct Runner {}
+pub struct Runner {
+    stores: RunnerStores,
+    clients: AwsClients,
+    config: Config,
+    /// This process's identity in leases.
+    owner: String,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Progress points: 0-10 before the data, 10-90 while items stream, then verification,
+/// retention and post hooks.
+const DATA_START: u8 = 10;
+const DATA_END: u8 = 90;
+
+/// What the heartbeat and the work share while an execution runs.
+struct RunState {
+    execution_id: String,
+    signals: Arc<Signals>,
+    logs: Mutex<Vec<LogEntry>>,
+    stage: Mutex<Stage>,
+    progress: AtomicU8,
+    items_total: AtomicUsize,
+    item_index: AtomicUsize,
+    /// Source bytes of the current item when known (directories), 0 otherwise.
+    item_bytes: AtomicU64,
+    cancel_requested: AtomicBool,
+    lease_lost: AtomicBool,
+}
+
+impl RunState {
+    fn log(&self, level: LogLevel, message: impl Into<String>) {
+        let message = message.into();
+        let stage = *self.stage.lock().expect("stage lock");
+        match level {
+            LogLevel::Info => {
+                info!(execution_id = %self.execution_id, stage = stage.as_str(), "{message}")
+            }
+            LogLevel::Warning => {
+                warn!(execution_id = %self.execution_id, stage = stage.as_str(), "{message}")
+            }
+            LogLevel::Error => {
+                error!(execution_id = %self.execution_id, stage = stage.as_str(), "{message}")
+            }
+        }
+        self.logs.lock().expect("log lock").push(LogEntry {
+            timestamp: time::iso(time::now()),
+            level,
+            stage,
+            message,
+        });
+    }
+
+    /// Moves to `stage` (never backwards) and raises progress to at least `progress`.
+    fn advance(&self, stage: Stage, progress: u8) {
+        let mut s = self.stage.lock().expect("stage lock");
+        if stage > *s {
+            *s = stage;
+        }
+        self.progress.fetch_max(progress, Ordering::Relaxed);
+    }
+
+    /// Progress from the bytes read of the current item, where its size is known.
+    fn data_progress(&self) {
+        let total_items = self.items_total.load(Ordering::Relaxed).max(1) as u64;
+        let index = self.item_index.load(Ordering::Relaxed) as u64;
+        let item_bytes = self.item_bytes.load(Ordering::Relaxed);
+        let within = if item_bytes > 0 {
+            self.signals
+                .input_bytes
+                .load(Ordering::Relaxed)
+                .min(item_bytes)
+                * 1000
+                / item_bytes
+        } else {
+            0
+        };
+        let span = u64::from(DATA_END - DATA_START);
+        let p = u64::from(DATA_START) + span * (index * 1000 + within) / (total_items * 1000);
+        self.progress.fetch_max(
+            u8::try_from(p.min(u64::from(DATA_END))).unwrap_or(DATA_END),
+            Ordering::Relaxed,
+        );
+        if self.signals.uploaded_bytes.load(Ordering::Relaxed) > 0 {
+            self.advance(Stage::Uploading, 0);
+        }
+    }
+}
 
 impl Runner {
-    /// Claims and performs Pending executions until none can be claimed.
-    pub async fn drain(&self, _hint: Option<&str>) {}
+    pub fn new(stores: RunnerStores, clients: AwsClients, config: Config) -> Self {
+        Self {
+            stores,
+            clients,
+            config,
+            owner: format!("runner-{}", uuid::Uuid::new_v4()),
+        }
+    }
 
-    /// Re-dispatches lost Pending work and fails expired Running executions.
-    pub async fn sweep(&self) {}
+    /// Claims and performs Pending executions, oldest first, until none can be claimed
+    /// (the queue is empty or every slot is taken).
+    pub async fn drain(&self, hint: Option<&str>) {
+        loop {
+            match self.claim_next(hint).await {
+                Ok(Some(execution)) => self.perform(execution).await,
+                Ok(None) => break,
+                Err(e) => {
+                    error!(error = %e, "could not claim work; the sweep will retry");
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn claim_next(&self, hint: Option<&str>) -> Result<Option<Execution>, StoreError> {
+        let max = self.stores.settings.settings().await?.max_concurrent_jobs;
+        let mut candidates = self.stores.executions.oldest_pending(10).await?;
+        if let Some(h) = hint {
+            // Index reads may lag behind the write that queued the hinted execution.
+            if !candidates.iter().any(|c| c.id == h) {
+                if let Some(e) = self.stores.executions.get_execution(h).await? {
+                    if e.status == ExecutionStatus::Pending {
+                        candidates.push(e);
+                        candidates.sort_by(|a, b| a.queued_at.cmp(&b.queued_at));
+                    }
+                }
+            }
+        }
+        for c in candidates {
+            for attempt in 0..5u64 {
+                let now = time::now();
+                let lease =
+                    now.timestamp() + i64::try_from(self.config.lease_seconds).unwrap_or(30);
+                match self
+                    .stores
+                    .executions
+                    .claim(&c.id, &self.owner, lease, max, &time::iso(now))
+                    .await?
+                {
+                    ClaimOutcome::Claimed(e) => return Ok(Some(*e)),
+                    ClaimOutcome::NoSlot => return Ok(None),
+                    ClaimOutcome::NotPending => break,
+                    ClaimOutcome::Contended => {
+                        tokio::time::sleep(Duration::from_millis(
+                            20 + rand::random::<u64>() % 80 * (attempt + 1),
+                        ))
+                        .await
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fails Running executions whose lease expired (their runner died), then works on
+    /// whatever is queued (re-dispatching work whose dispatch was lost).
+    pub async fn sweep(&self) {
+        let now = time::now();
+        match self
+            .stores
+            .executions
+            .expired_running(now.timestamp())
+            .await
+        {
+            Ok(expired) => {
+                for e in expired {
+                    self.fail_never_finished(&e).await;
+                }
+            }
+            Err(err) => error!(error = %err, "sweep could not list expired executions"),
+        }
+        self.drain(None).await;
+    }
+
+    async fn fail_never_finished(&self, e: &Execution) {
+        let expired_at = e
+            .lease_expires_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(time::iso)
+            .unwrap_or_default();
+        let now = time::now();
+        let started = e
+            .started_at
+            .as_deref()
+            .and_then(time::parse_iso)
+            .unwrap_or(now);
+        let message = format!("Never finished: the runner stopped renewing its lease (expired {expired_at}); the backup is incomplete (status 104)");
+        let completion = Completion {
+            status: ExecutionStatus::Failed,
+            stage: Stage::Failed,
+            ended_at: time::iso(now),
+            duration_ms: u64::try_from((now - started).num_milliseconds()).unwrap_or(0),
+            size: None,
+            path: None,
+            error: Some(message.clone()),
+            items: e.items.clone(),
+        };
+        match self
+            .stores
+            .executions
+            .fail_expired(&e.id, &completion)
+            .await
+        {
+            Ok(true) => {
+                warn!(execution_id = %e.id, "failed an execution whose lease expired");
+                let entry = LogEntry {
+                    timestamp: time::iso(now),
+                    level: LogLevel::Error,
+                    stage: Stage::Failed,
+                    message,
+                };
+                if let Err(err) = self.stores.executions.append_logs(&e.id, &[entry]).await {
+                    warn!(execution_id = %e.id, error = %err, "could not log the sweep's verdict");
+                }
+                self.abort_leftover_uploads(e).await;
+            }
+            Ok(false) => {}
+            Err(err) => {
+                error!(execution_id = %e.id, error = %err, "could not fail an expired execution")
+            }
+        }
+    }
+
+    /// Aborts multipart uploads a dead runner left under the execution's folders.
+    async fn abort_leftover_uploads(&self, e: &Execution) {
+        let Ok(Some(job)) = self.stores.jobs.get_job(&e.job_id).await else {
+            return;
+        };
+        for d in self.destinations_of(&job).await.unwrap_or_default() {
+            let client = self
+                .clients
+                .s3_for(d.endpoint.as_deref(), d.region.as_deref());
+            let prefix = d.object_key(&job.id, &e.id, "");
+            let Ok(list) = client
+                .list_multipart_uploads()
+                .bucket(&d.bucket)
+                .prefix(&prefix)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            for u in list.uploads() {
+                if let (Some(key), Some(id)) = (u.key(), u.upload_id()) {
+                    let _ = client
+                        .abort_multipart_upload()
+                        .bucket(&d.bucket)
+                        .key(key)
+                        .upload_id(id)
+                        .send()
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn destinations_of(&self, job: &Job) -> Result<Vec<Destination>, String> {
+        let mut out = Vec::new();
+        for id in &job.destinations {
+            match self.stores.destinations.get_destination(id).await {
+                Ok(Some(d)) => out.push(d),
+                Ok(None) => return Err(format!("destination {id} no longer exists")),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs one claimed execution to its end, with a heartbeat beside it.
+    #[instrument(skip(self, execution), fields(execution_id = %execution.id, job_id = %execution.job_id))]
+    async fn perform(&self, execution: Execution) {
+        let state = Arc::new(RunState {
+            execution_id: execution.id.clone(),
+            signals: Signals::new(),
+            logs: Mutex::new(Vec::new()),
+            stage: Mutex::new(Stage::Initializing),
+            progress: AtomicU8::new(0),
+            items_total: AtomicUsize::new(1),
+            item_index: AtomicUsize::new(0),
+            item_bytes: AtomicU64::new(0),
+            cancel_requested: AtomicBool::new(false),
+            lease_lost: AtomicBool::new(false),
+        });
+        let stop = Arc::new(Notify::new());
+        let heartbeat = tokio::spawn(heartbeat(
+            self.stores.executions.clone(),
+            self.owner.clone(),
+            self.config.lease_seconds,
+            state.clone(),
+            stop.clone(),
+        ));
+        let completion = match execution.execution_type {
+            ExecutionType::Backup => self.backup(&execution, &state).await,
+            other => self.finish(
+                &execution,
+                &state,
+                ExecutionStatus::Failed,
+                None,
+                None,
+                Some(format!(
+                    "{other:?} executions are not supported by this runner yet"
+                )),
+                vec![],
+            ),
+        };
+        stop.notify_one();
+        let _ = heartbeat.await;
+        flush_logs(self.stores.executions.as_ref(), &state).await;
+        if state.lease_lost.load(Ordering::Relaxed) {
+            warn!("lease lost; the execution was failed by the sweep and is left as it is");
+            return;
+        }
+        match self
+            .stores
+            .executions
+            .complete(&execution.id, &self.owner, &completion)
+            .await
+        {
+            Ok(true) => info!(status = completion.status.as_str(), "execution finished"),
+            Ok(false) => warn!("could not record the end: the lease was lost"),
+            Err(e) => {
+                error!(error = %e, "could not record the end; the sweep will fail the execution")
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        execution: &Execution,
+        state: &RunState,
+        status: ExecutionStatus,
+        size: Option<u64>,
+        path: Option<String>,
+        error: Option<String>,
+        items: Vec<ItemResult>,
+    ) -> Completion {
+        let now = time::now();
+        let started = execution
+            .started_at
+            .as_deref()
+            .and_then(time::parse_iso)
+            .unwrap_or(now);
+        let stage = match status {
+            ExecutionStatus::Success | ExecutionStatus::Partial => Stage::Completed,
+            ExecutionStatus::Cancelled => Stage::Cancelled,
+            _ => Stage::Failed,
+        };
+        match status {
+            ExecutionStatus::Success => state.log(LogLevel::Info, "Backup completed successfully"),
+            ExecutionStatus::Partial => state.log(
+                LogLevel::Warning,
+                format!(
+                    "Backup partially completed: {}",
+                    error.as_deref().unwrap_or("")
+                ),
+            ),
+            ExecutionStatus::Cancelled => state.log(LogLevel::Warning, "Backup cancelled"),
+            _ => state.log(
+                LogLevel::Error,
+                format!(
+                    "Backup failed: {}",
+                    error.as_deref().unwrap_or("unknown error")
+                ),
+            ),
+        }
+        *state.stage.lock().expect("stage lock") = stage;
+        Completion {
+            status,
+            stage,
+            ended_at: time::iso(now),
+            duration_ms: u64::try_from((now - started).num_milliseconds()).unwrap_or(0),
+            size,
+            path,
+            error,
+            items,
+        }
+    }
+
+    async fn config_document(&self) -> Result<Vec<u8>, StoreError> {
+        let jobs = self.stores.jobs.list_jobs().await?;
+        let destinations = self.stores.destinations.list_destinations().await?;
+        let keys: Vec<_> = self
+            .stores
+            .keys
+            .list_keys()
+            .await?
+            .iter()
+            .map(ApiKey::to_api)
+            .collect();
+        let settings = self.stores.settings.settings().await?;
+        let doc = json!({"exportedAt": time::iso(time::now()), "jobs": jobs, "destinations": destinations, "keys": keys, "settings": settings});
+        Ok(serde_json::to_vec_pretty(&doc).unwrap_or_default())
+    }
+
+    async fn backup(&self, execution: &Execution, state: &Arc<RunState>) -> Completion {
+        state.advance(Stage::Initializing, 2);
+        let job = match self.stores.jobs.get_job(&execution.job_id).await {
+            Ok(Some(j)) => j,
+            Ok(None) => {
+                return self.finish(
+                    execution,
+                    state,
+                    ExecutionStatus::Failed,
+                    None,
+                    None,
+                    Some("Job was deleted before it ran".into()),
+                    vec![],
+                )
+            }
+            Err(e) => {
+                return self.finish(
+                    execution,
+                    state,
+                    ExecutionStatus::Failed,
+                    None,
+                    None,
+                    Some(format!("cannot read the job: {e}")),
+                    vec![],
+                )
+            }
+        };
+        let destinations = match self.destinations_of(&job).await {
+            Ok(d) => d,
+            Err(e) => {
+                return self.finish(
+                    execution,
+                    state,
+                    ExecutionStatus::Failed,
+                    None,
+                    None,
+                    Some(e),
+                    vec![],
+                )
+            }
+        };
+        state.items_total.store(job.items.len(), Ordering::Relaxed);
+        state.log(
+            LogLevel::Info,
+            format!(
+                "Backup of job '{}' started: {} item(s) to {} destination(s), zstd level {}",
+                job.name,
+                job.items.len(),
+                destinations.len(),
+                job.compression.level
+            ),
+        );
+        state.advance(Stage::PreHooks, 5);
+        let config_document = if job
+            .items
+            .iter()
+            .any(|i| matches!(i.source, Source::Config {}))
+        {
+            match self.config_document().await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    return self.finish(
+                        execution,
+                        state,
+                        ExecutionStatus::Failed,
+                        None,
+                        None,
+                        Some(format!("cannot export the configuration: {e}")),
+                        vec![],
+                    )
+                }
+            }
+        } else {
+            None
+        };
+
+        let mut results: Vec<ItemResult> = Vec::new();
+        let mut manifest_items = Vec::new();
+        let mut stored_total = 0u64;
+        for (index, item) in job.items.iter().enumerate() {
+            if state.signals.cancelled() {
+                results.push(ItemResult {
+                    name: item.name.clone(),
+                    status: ExecutionStatus::Cancelled,
+                    size: None,
+                    error: Some("cancelled before it started".into()),
+                });
+                continue;
+            }
+            state.item_index.store(index, Ordering::Relaxed);
+            state.advance(Stage::Dumping, 0);
+            state.data_progress();
+            let source = item.source.clone();
+            let size_source = source.clone();
+            let known = tokio::task::spawn_blocking(move || sources::known_size(&size_source))
+                .await
+                .ok()
+                .flatten();
+            state
+                .item_bytes
+                .store(known.unwrap_or(0), Ordering::Relaxed);
+            state.signals.input_bytes.store(0, Ordering::Relaxed);
+            let object = sources::object_name(&item.name, &source);
+            let targets: Vec<Target> = destinations
+                .iter()
+                .map(|d| Target {
+                    client: self
+                        .clients
+                        .s3_for(d.endpoint.as_deref(), d.region.as_deref()),
+                    bucket: d.bucket.clone(),
+                    key: d.object_key(&job.id, &execution.id, &object),
+                    storage_class: d.storage_class.clone(),
+                })
+                .collect();
+            state.log(
+                LogLevel::Info,
+                format!(
+                    "Item '{}': streaming {} source{}",
+                    item.name,
+                    kind_name(&source),
+                    known.map(|b| format!(" ({b} bytes)")).unwrap_or_default()
+                ),
+            );
+            let ctx = SourceContext {
+                signals: state.signals.clone(),
+                problems: upload::new_problems(),
+                runtime: tokio::runtime::Handle::current(),
+                s3: self.clients.s3.clone(),
+                config_document: config_document.clone(),
+            };
+            let log_state = state.clone();
+            let log: EngineLog = Arc::new(move |warning, message| {
+                log_state.log(
+                    if warning {
+                        LogLevel::Warning
+                    } else {
+                        LogLevel::Info
+                    },
+                    message,
+                )
+            });
+            let outcome = backup_item(
+                source.clone(),
+                job.compression.level,
+                self.config.part_size_mib * 1024 * 1024,
+                targets,
+                ctx,
+                log,
+            )
+            .await;
+            match outcome {
+                Ok(b) => {
+                    let ratio = if b.input_bytes > 0 {
+                        b.summary.bytes as f64 / b.input_bytes as f64
+                    } else {
+                        0.0
+                    };
+                    for o in &b.objects {
+                        state.log(
+                            LogLevel::Info,
+                            format!("Item '{}': stored s3://{}/{} ({} bytes from {} read, ratio {ratio:.3}); size and checksum verified", item.name, o.bucket, o.key, b.summary.bytes, b.input_bytes),
+                        );
+                    }
+                    for p in b.problems.iter().take(20) {
+                        state.log(LogLevel::Warning, format!("Item '{}': {p}", item.name));
+                    }
+                    let (status, error) = if b.problems.is_empty() {
+                        (ExecutionStatus::Success, None)
+                    } else {
+                        (
+                            ExecutionStatus::Partial,
+                            Some(format!(
+                                "{} entries could not be read (first: {})",
+                                b.problems.len(),
+                                b.problems[0]
+                            )),
+                        )
+                    };
+                    stored_total += b.summary.bytes;
+                    results.push(ItemResult {
+                        name: item.name.clone(),
+                        status,
+                        size: Some(b.summary.bytes),
+                        error,
+                    });
+                    manifest_items.push(ManifestItem {
+                        name: item.name.clone(),
+                        kind: kind_name(&source).to_owned(),
+                        format: if source.is_archive() {
+                            "tar".into()
+                        } else {
+                            "stream".into()
+                        },
+                        compression: "zstd".into(),
+                        object: object.clone(),
+                        input_bytes: b.input_bytes,
+                        stored_bytes: b.summary.bytes,
+                        sha256: b.summary.sha256.clone(),
+                        parts: b.summary.parts,
+                        etag: b.summary.multipart_etag.clone(),
+                        problems: b.problems.clone(),
+                    });
+                }
+                Err(EngineError::Cancelled) => {
+                    state.log(
+                        LogLevel::Warning,
+                        format!("Item '{}': cancelled; its upload was aborted", item.name),
+                    );
+                    results.push(ItemResult {
+                        name: item.name.clone(),
+                        status: ExecutionStatus::Cancelled,
+                        size: None,
+                        error: Some("cancelled".into()),
+                    });
+                }
+                Err(e) => {
+                    state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
+                    results.push(ItemResult {
+                        name: item.name.clone(),
+                        status: ExecutionStatus::Failed,
+                        size: None,
+                        error: Some(e.to_string()),
+                    });
+                }
+            }
+            state.item_index.store(index + 1, Ordering::Relaxed);
+            state.item_bytes.store(0, Ordering::Relaxed);
+            state.data_progress();
+        }
+
+        let folder = |d: &Destination| {
+            d.object_key(&job.id, &execution.id, "")
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        if state.signals.cancelled() {
+            self.delete_folders(&destinations, &job, &execution.id, state)
+                .await;
+            return self.finish(
+                execution,
+                state,
+                ExecutionStatus::Cancelled,
+                None,
+                None,
+                Some("Cancelled by request".into()),
+                results,
+            );
+        }
+        state.advance(Stage::Verifying, DATA_END);
+        let failed: Vec<&ItemResult> = results
+            .iter()
+            .filter(|r| r.status == ExecutionStatus::Failed)
+            .collect();
+        let error_line = (!failed.is_empty()).then(|| {
+            failed
+                .iter()
+                .map(|r| {
+                    format!(
+                        "item '{}' failed: {}",
+                        r.name,
+                        r.error.as_deref().unwrap_or("unknown error")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        let partial_items: Vec<&ItemResult> = results
+            .iter()
+            .filter(|r| r.status == ExecutionStatus::Partial)
+            .collect();
+        if manifest_items.is_empty() {
+            return self.finish(
+                execution,
+                state,
+                ExecutionStatus::Failed,
+                None,
+                None,
+                error_line.or_else(|| Some("no item was backed up".into())),
+                results,
+            );
+        }
+        let status = if failed.is_empty() && partial_items.is_empty() {
+            ExecutionStatus::Success
+        } else {
+            ExecutionStatus::Partial
+        };
+        let manifest = Manifest {
+            format_version: 1,
+            execution_id: execution.id.clone(),
+            job_id: job.id.clone(),
+            job_name: job.name.clone(),
+            created_at: time::iso(time::now()),
+            status,
+            items: manifest_items,
+            failed_items: failed
+                .iter()
+                .map(|r| (r.name.clone(), r.error.clone().unwrap_or_default()))
+                .collect(),
+            job: job.clone(),
+        };
+        let body = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+        for d in &destinations {
+            let key = format!("{}/{MANIFEST_NAME}", folder(d));
+            let client = self
+                .clients
+                .s3_for(d.endpoint.as_deref(), d.region.as_deref());
+            if let Err(e) = client
+                .put_object()
+                .bucket(&d.bucket)
+                .key(&key)
+                .content_type("application/json")
+                .body(body.clone().into())
+                .send()
+                .await
+            {
+                let msg = format!(
+                    "could not write s3://{}/{key}: {}",
+                    d.bucket,
+                    crate::adapters::sdk_error_text(e)
+                );
+                return self.finish(
+                    execution,
+                    state,
+                    ExecutionStatus::Failed,
+                    None,
+                    None,
+                    Some(msg),
+                    results,
+                );
+            }
+            state.log(
+                LogLevel::Info,
+                format!("Manifest written to s3://{}/{key}", d.bucket),
+            );
+        }
+        state.advance(Stage::Retention, 95);
+        if let Some(policy) = &job.retention {
+            self.apply_retention(&job, execution, policy, &destinations, state)
+                .await;
+        }
+        state.advance(Stage::PostHooks, 98);
+        let first = &destinations[0];
+        let path = format!("s3://{}/{}/", first.bucket, folder(first));
+        let error = match (&error_line, partial_items.is_empty()) {
+            (Some(e), _) => Some(e.clone()),
+            (None, false) => Some(
+                partial_items
+                    .iter()
+                    .map(|r| format!("item '{}': {}", r.name, r.error.as_deref().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            (None, true) => None,
+        };
+        self.finish(
+            execution,
+            state,
+            status,
+            Some(stored_total),
+            Some(path),
+            error,
+            results,
+        )
+    }
+
+    async fn delete_folders(
+        &self,
+        destinations: &[Destination],
+        job: &Job,
+        execution_id: &str,
+        state: &RunState,
+    ) {
+        for d in destinations {
+            let client = self
+                .clients
+                .s3_for(d.endpoint.as_deref(), d.region.as_deref());
+            let prefix = d.object_key(&job.id, execution_id, "");
+            if let Err(e) = delete_prefix(&client, &d.bucket, &prefix).await {
+                state.log(
+                    LogLevel::Warning,
+                    format!("could not delete s3://{}/{prefix}: {e}", d.bucket),
+                );
+            }
+        }
+    }
+
+    async fn apply_retention(
+        &self,
+        job: &Job,
+        current: &Execution,
+        policy: &crate::model::Retention,
+        destinations: &[Destination],
+        state: &RunState,
+    ) {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let q = ExecutionQuery {
+                job_id: Some(job.id.clone()),
+                status: None,
+                limit: 100,
+                cursor,
+            };
+            match self.stores.executions.list_executions(&q).await {
+                Ok(page) => {
+                    all.extend(page.executions);
+                    cursor = page.next_cursor;
+                    if cursor.is_none() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    state.log(
+                        LogLevel::Warning,
+                        format!("Retention skipped: cannot list earlier backups: {e}"),
+                    );
+                    return;
+                }
+            }
+        }
+        let mut candidates: Vec<Candidate> = all
+            .iter()
+            .filter(|e| {
+                e.execution_type == ExecutionType::Backup
+                    && matches!(
+                        e.status,
+                        ExecutionStatus::Success | ExecutionStatus::Partial
+                    )
+                    && e.pruned.is_none()
+                    && e.id != current.id
+            })
+            .filter_map(|e| {
+                time::parse_iso(&e.queued_at).map(|at| Candidate {
+                    id: e.id.clone(),
+                    at,
+                })
+            })
+            .collect();
+        candidates.push(Candidate {
+            id: current.id.clone(),
+            at: time::parse_iso(&current.queued_at).unwrap_or_else(time::now),
+        });
+        let doomed = retention::to_delete(policy, &candidates);
+        if doomed.is_empty() {
+            state.log(
+                LogLevel::Info,
+                format!("Retention: keeping all {} backup(s)", candidates.len()),
+            );
+            return;
+        }
+        for id in &doomed {
+            let mut ok = true;
+            for d in destinations {
+                let client = self
+                    .clients
+                    .s3_for(d.endpoint.as_deref(), d.region.as_deref());
+                let prefix = d.object_key(&job.id, id, "");
+                if let Err(e) = delete_prefix(&client, &d.bucket, &prefix).await {
+                    ok = false;
+                    state.log(
+                        LogLevel::Warning,
+                        format!(
+                            "Retention: could not delete s3://{}/{prefix}: {e}",
+                            d.bucket
+                        ),
+                    );
+                }
+            }
+            if ok {
+                let note = format!(
+                    "Deleted by retention after execution {} at {}",
+                    current.id,
+                    time::iso(time::now())
+                );
+                if let Err(e) = self.stores.executions.mark_pruned(id, &note).await {
+                    state.log(
+                        LogLevel::Warning,
+                        format!("Retention: deleted backup {id} but could not mark it: {e}"),
+                    );
+                }
+                let entry = LogEntry {
+                    timestamp: time::iso(time::now()),
+                    level: LogLevel::Info,
+                    stage: Stage::Retention,
+                    message: note,
+                };
+                let _ = self.stores.executions.append_logs(id, &[entry]).await;
+                state.log(LogLevel::Info, format!("Retention: deleted backup {id}"));
+            }
+        }
+        state.log(
+            LogLevel::Info,
+            format!(
+                "Retention: kept {} backup(s), deleted {}",
+                candidates.len() - doomed.len(),
+                doomed.len()
+            ),
+        );
+    }
+}
+
+fn kind_name(source: &Source) -> &'static str {
+    match source {
+        Source::Directory { .. } => "directory",
+        Source::Postgres { .. } => "postgres",
+        Source::Mysql { .. } => "mysql",
+        Source::Command { .. } => "command",
+        Source::S3 { .. } => "s3",
+        Source::Config {} => "config",
+    }
+}
+
+/// Deletes every object under `prefix`.
+async fn delete_prefix(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<(), String> {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let mut token = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| crate::adapters::sdk_error_text(e))?;
+        let ids: Vec<ObjectIdentifier> = page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+            .collect();
+        if !ids.is_empty() {
+            let delete = Delete::builder()
+                .set_objects(Some(ids))
+                .quiet(true)
+                .build()
+                .map_err(|e| e.to_string())?;
+            client
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| crate::adapters::sdk_error_text(e))?;
+        }
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+async fn flush_logs(store: &dyn ExecutionStore, state: &RunState) {
+    let batch: Vec<LogEntry> = std::mem::take(&mut *state.logs.lock().expect("log lock"));
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = store.append_logs(&state.execution_id, &batch).await {
+        warn!(execution_id = %state.execution_id, error = %e, "could not write log entries; retrying at the next beat");
+        let mut logs = state.logs.lock().expect("log lock");
+        let newer = std::mem::take(&mut *logs);
+        *logs = batch;
+        logs.extend(newer);
+    }
+}
+
+/// Every second: write logs, renew the lease with progress and stage, and learn of cancels.
+async fn heartbeat(
+    store: Arc<dyn ExecutionStore>,
+    owner: String,
+    lease_seconds: u64,
+    state: Arc<RunState>,
+    stop: Arc<Notify>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.notified() => return,
+            _ = tick.tick() => {}
+        }
+        state.data_progress();
+        flush_logs(store.as_ref(), &state).await;
+        let stage = *state.stage.lock().expect("stage lock");
+        let progress = state.progress.load(Ordering::Relaxed).min(99);
+        let lease = time::now().timestamp() + i64::try_from(lease_seconds).unwrap_or(30);
+        match store
+            .renew(&state.execution_id, &owner, progress, stage, lease)
+            .await
+        {
+            Ok(RenewOutcome::Continue) => {}
+            Ok(RenewOutcome::CancelRequested) => {
+                if !state.cancel_requested.swap(true, Ordering::Relaxed) {
+                    state.log(LogLevel::Warning, "Cancel requested; stopping");
+                    state.signals.cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            Ok(RenewOutcome::LeaseLost) => {
+                state.lease_lost.store(true, Ordering::Relaxed);
+                state.signals.cancel.store(true, Ordering::Relaxed);
+                warn!(execution_id = %state.execution_id, "lease lost; stopping");
+                return;
+            }
+            Err(e) => {
+                warn!(execution_id = %state.execution_id, error = %e, "could not renew the lease")
+            }
+        }
+    }
 }
 
 /// Dispatches to a runner in the same process (under `cairn serve`).
 #[derive(Debug, Clone)]
 pub struct InProcessDispatcher {
-    pub runner: std::sync::Arc<Runner>,
+    pub runner: Arc<Runner>,
 }
 
 #[async_trait::async_trait]
-impl crate::store::Dispatcher for InProcessDispatcher {
-    async fn dispatch(&self, execution_id: &str) -> Result<(), crate::error::StoreError> {
+impl Dispatcher for InProcessDispatcher {
+    async fn dispatch(&self, execution_id: &str) -> Result<(), StoreError> {
         let runner = self.runner.clone();
         let hint = execution_id.to_owned();
         tokio::spawn(async move { runner.drain(Some(&hint)).await });

@@ -7,7 +7,7 @@ use crate::adapters::tables::TableNames;
 use crate::adapters::{AwsClients, DynamoStore};
 use crate::api::{CairnService, HttpApi};
 use crate::config::Config;
-use crate::runner::{InProcessDispatcher, Runner};
+use crate::runner::{InProcessDispatcher, Runner, RunnerStores};
 use crate::store::Dispatcher;
 
 /// Everything a Cairn process needs, built once at start-up.
@@ -39,7 +39,14 @@ impl App {
             clients.dynamodb.clone(),
             TableNames::new(&config.table_prefix),
         ));
-        let runner = Arc::new(Runner {});
+        let stores = RunnerStores {
+            jobs: store.clone(),
+            destinations: store.clone(),
+            keys: store.clone(),
+            executions: store.clone(),
+            settings: store.clone(),
+        };
+        let runner = Arc::new(Runner::new(stores, clients.clone(), config.clone()));
         let dispatcher: Arc<dyn Dispatcher> = match &config.runner_function {
             Some(name) => Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())),
             None => Arc::new(InProcessDispatcher {

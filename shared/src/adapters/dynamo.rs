@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, PutRequest, ReturnValue, Select, TransactWriteItem, Update, WriteRequest,
 };
@@ -36,10 +36,17 @@ pub struct DynamoStore {
     tables: TableNames,
 }
 
-fn err(operation: &'static str, e: impl std::error::Error) -> StoreError {
+fn err<E: ProvideErrorMetadata + std::error::Error>(operation: &'static str, e: E) -> StoreError {
     StoreError::Dynamo {
         operation,
-        message: DisplayErrorContext(e).to_string(),
+        message: super::sdk_error_text(e),
+    }
+}
+
+fn build_err(operation: &'static str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Dynamo {
+        operation,
+        message: format!("request could not be built: {e}"),
     }
 }
 
@@ -182,7 +189,7 @@ impl DynamoStore {
                     .expression_attribute_values(":one", n(1))
                     .expression_attribute_values(":zero", n(0))
                     .build()
-                    .map_err(|e| err("TransactWriteItems", e))?,
+                    .map_err(|e| build_err("TransactWriteItems", e))?,
             )
             .build())
     }
@@ -202,7 +209,7 @@ impl DynamoStore {
             ExecutionStatus::Success | ExecutionStatus::Partial
         );
         let mut expression = String::from(
-            "SET #status = :status, stage = :stage, endedAt = :ended, #duration = :duration, #size = :size, #path = :path, #error = :error, items = :items",
+            "SET #status = :status, stage = :stage, endedAt = :ended, #duration = :duration, #size = :size, #path = :path, #error = :error, #items = :items",
         );
         if finished {
             expression.push_str(", progress = :hundred");
@@ -217,6 +224,7 @@ impl DynamoStore {
             .expression_attribute_names("#size", "size")
             .expression_attribute_names("#path", "path")
             .expression_attribute_names("#error", "error")
+            .expression_attribute_names("#items", "items")
             .expression_attribute_values(":status", s(c.status.as_str()))
             .expression_attribute_values(
                 ":stage",
@@ -253,7 +261,11 @@ impl DynamoStore {
             .transact_write_items()
             .transact_items(
                 TransactWriteItem::builder()
-                    .update(update.build().map_err(|e| err("TransactWriteItems", e))?)
+                    .update(
+                        update
+                            .build()
+                            .map_err(|e| build_err("TransactWriteItems", e))?,
+                    )
                     .build(),
             )
             .transact_items(self.slot_release()?)
@@ -514,7 +526,7 @@ impl ExecutionStore for DynamoStore {
             .set_item(Some(to_item(e)?))
             .condition_expression("attribute_not_exists(id)")
             .build()
-            .map_err(|e| err("TransactWriteItems", e))?;
+            .map_err(|e| build_err("TransactWriteItems", e))?;
         let Some((key, expires_at)) = idempotency else {
             self.client
                 .put_item()
@@ -537,7 +549,7 @@ impl ExecutionStore for DynamoStore {
             .condition_expression("attribute_not_exists(pk) OR expiresAt < :now")
             .expression_attribute_values(":now", n(now))
             .build()
-            .map_err(|e| err("TransactWriteItems", e))?;
+            .map_err(|e| build_err("TransactWriteItems", e))?;
         let result = self
             .client
             .transact_write_items()
@@ -680,7 +692,7 @@ impl ExecutionStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":max", n(max_running))
             .build()
-            .map_err(|e| err("TransactWriteItems", e))?;
+            .map_err(|e| build_err("TransactWriteItems", e))?;
         let claim = Update::builder()
             .table_name(&self.tables.executions)
             .key("id", s(id))
@@ -697,7 +709,7 @@ impl ExecutionStore for DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .build()
-            .map_err(|e| err("TransactWriteItems", e))?;
+            .map_err(|e| build_err("TransactWriteItems", e))?;
         let result = self
             .client
             .transact_write_items()
@@ -711,8 +723,7 @@ impl ExecutionStore for DynamoStore {
                 return match cancelled_conditions(&e) {
                     Some(c) if c.get(1).copied().unwrap_or(false) => Ok(ClaimOutcome::NotPending),
                     Some(c) if c.first().copied().unwrap_or(false) => Ok(ClaimOutcome::NoSlot),
-                    // A conflicting concurrent transaction: treat as "try again later".
-                    Some(_) => Ok(ClaimOutcome::NoSlot),
+                    Some(_) => Ok(ClaimOutcome::Contended),
                     None => Err(err("TransactWriteItems", e)),
                 };
             }
@@ -884,7 +895,7 @@ impl ExecutionStore for DynamoStore {
                         PutRequest::builder()
                             .set_item(Some(item))
                             .build()
-                            .map_err(|e| err("BatchWriteItem", e))?,
+                            .map_err(|e| build_err("BatchWriteItem", e))?,
                     )
                     .build(),
             );

@@ -213,7 +213,7 @@ pub async fn create_tables(
                     if !already {
                         return Err(dynamo_err(
                             "CreateTable",
-                            aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                            crate::adapters::sdk_error_text(e),
                         ));
                     }
                 }
@@ -251,10 +251,7 @@ pub async fn create_tables(
                     .send()
                     .await
                     .map_err(|e| {
-                        dynamo_err(
-                            "UpdateTimeToLive",
-                            aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                        )
+                        dynamo_err("UpdateTimeToLive", crate::adapters::sdk_error_text(e))
                     })?;
             }
         }
@@ -269,12 +266,7 @@ async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<()
             .table_name(name)
             .send()
             .await
-            .map_err(|e| {
-                dynamo_err(
-                    "DescribeTable",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| dynamo_err("DescribeTable", crate::adapters::sdk_error_text(e)))?;
         if d.table()
             .and_then(|t| t.table_status())
             .is_some_and(|s| *s == aws_sdk_dynamodb::types::TableStatus::Active)
@@ -306,10 +298,7 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<
             .as_service_error()
             .is_some_and(|s| s.is_bucket_already_owned_by_you());
         if !owned {
-            return Err(s3err(
-                "CreateBucket",
-                aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            ));
+            return Err(s3err("CreateBucket", crate::adapters::sdk_error_text(e)));
         }
         return Ok(false);
     }
@@ -328,12 +317,7 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<
         )
         .send()
         .await
-        .map_err(|e| {
-            s3err(
-                "PutBucketVersioning",
-                aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            )
-        })?;
+        .map_err(|e| s3err("PutBucketVersioning", crate::adapters::sdk_error_text(e)))?;
     let rule = ServerSideEncryptionRule::builder()
         .apply_server_side_encryption_by_default(
             ServerSideEncryptionByDefault::builder()
@@ -353,12 +337,7 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<
         )
         .send()
         .await
-        .map_err(|e| {
-            s3err(
-                "PutBucketEncryption",
-                aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            )
-        })?;
+        .map_err(|e| s3err("PutBucketEncryption", crate::adapters::sdk_error_text(e)))?;
     client
         .put_public_access_block()
         .bucket(bucket)
@@ -372,11 +351,6 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<
         )
         .send()
         .await
-        .map_err(|e| {
-            s3err(
-                "PutPublicAccessBlock",
-                aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            )
-        })?;
+        .map_err(|e| s3err("PutPublicAccessBlock", crate::adapters::sdk_error_text(e)))?;
     Ok(true)
 }

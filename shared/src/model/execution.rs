@@ -174,6 +174,9 @@ pub struct Execution {
     /// For Restore/Download: the backup execution this one reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_execution_id: Option<String>,
+    /// Set when retention deleted this backup's objects: when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<String>,
     /// Task parameters (restore targets, download expiry), stored as JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<String>,
@@ -215,6 +218,7 @@ impl Execution {
             cancel_requested: false,
             items: Vec::new(),
             source_execution_id: None,
+            pruned: None,
             parameters: None,
         }
     }
@@ -222,7 +226,7 @@ impl Execution {
     /// The seed's response shape: exactly `id, jobId, jobName, type, status, progress, stage,
     /// startedAt, endedAt, duration, size, path, error`, plus `trigger`.
     pub fn to_api(&self) -> Value {
-        json!({
+        let mut v = json!({
             "id": self.id,
             "jobId": self.job_id,
             "jobName": self.job_name,
@@ -237,7 +241,11 @@ impl Execution {
             "path": self.path,
             "error": self.error,
             "trigger": self.trigger,
-        })
+        });
+        if let Some(p) = &self.pruned {
+            v["pruned"] = json!(p);
+        }
+        v
     }
 }
 

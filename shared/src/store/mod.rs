@@ -91,6 +91,8 @@ pub enum ClaimOutcome {
     NoSlot,
     /// Somebody else claimed or cancelled it first.
     NotPending,
+    /// A concurrent transaction touched the same items: try again shortly.
+    Contended,
 }
 
 /// What a runner learns when it renews its lease.

@@ -1,0 +1,190 @@
+//! The end of the pipeline that the compressor writes into.
+
+use std::io::{self, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::Signals;
+
+/// One multipart part, with its MD5 (S3 checks it on receipt, and the object's ETag is
+/// derived from them).
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub number: i32,
+    pub data: Bytes,
+    pub md5: [u8; 16],
+}
+
+/// What the sink saw once the stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub sha256: String,
+    pub bytes: u64,
+    pub parts: i32,
+    /// The ETag S3 gives a multipart object with these parts: MD5 of the parts' MD5s, `-N`.
+    pub multipart_etag: String,
+}
+
+/// Hashes, counts and cuts the stream into parts of `part_size`, sending each to the
+/// uploader through a bounded channel (so a slow upload slows the producer down instead
+/// of buffering).
+#[derive(Debug)]
+pub struct PartSink {
+    tx: mpsc::Sender<Part>,
+    buf: Vec<u8>,
+    part_size: usize,
+    sha: Sha256,
+    part_md5s: Vec<u8>,
+    bytes: u64,
+    next_part: i32,
+    signals: Arc<Signals>,
+}
+
+impl PartSink {
+    pub fn new(tx: mpsc::Sender<Part>, part_size: usize, signals: Arc<Signals>) -> Self {
+        Self {
+            tx,
+            buf: Vec::with_capacity(part_size),
+            part_size,
+            sha: Sha256::new(),
+            part_md5s: Vec::new(),
+            bytes: 0,
+            next_part: 1,
+            signals,
+        }
+    }
+
+    fn send_part(&mut self) -> io::Result<()> {
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
+        let md5: [u8; 16] = Md5::digest(&data).into();
+        self.part_md5s.extend_from_slice(&md5);
+        let part = Part {
+            number: self.next_part,
+            data: Bytes::from(data),
+            md5,
+        };
+        self.next_part += 1;
+        self.tx
+            .blocking_send(part)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the uploader stopped"))
+    }
+
+    /// Sends the last part and summarises the stream.
+    ///
+    /// # Errors
+    /// When the uploader has stopped.
+    pub fn finish(mut self) -> io::Result<StreamSummary> {
+        if !self.buf.is_empty() || self.next_part == 1 {
+            self.send_part()?;
+        }
+        let parts = self.next_part - 1;
+        let etag = format!("{}-{parts}", hex::encode(Md5::digest(&self.part_md5s)));
+        Ok(StreamSummary {
+            sha256: hex::encode(self.sha.finalize()),
+            bytes: self.bytes,
+            parts,
+            multipart_etag: etag,
+        })
+    }
+}
+
+impl Write for PartSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.signals.cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        let room = self.part_size - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        self.sha.update(&data[..n]);
+        self.bytes += n as u64;
+        if self.buf.len() == self.part_size {
+            self.send_part()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Counts bytes read from a source into [`Signals::input_bytes`].
+#[derive(Debug)]
+pub struct CountingReader<R> {
+    pub inner: R,
+    pub signals: Arc<Signals>,
+}
+
+impl<R: io::Read> io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.signals.cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        let n = self.inner.read(buf)?;
+        self.signals
+            .input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_cut_at_the_part_size_and_the_summary_matches_the_data() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut sink = PartSink::new(tx, 10, Signals::new());
+        let data: Vec<u8> = (0..25u8).collect();
+        sink.write_all(&data).unwrap();
+        let summary = sink.finish().unwrap();
+        let mut parts = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            parts.push(p);
+        }
+        assert_eq!(
+            parts.iter().map(|p| p.data.len()).collect::<Vec<_>>(),
+            vec![10, 10, 5]
+        );
+        assert_eq!(
+            parts.iter().map(|p| p.number).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let joined: Vec<u8> = parts.iter().flat_map(|p| p.data.to_vec()).collect();
+        assert_eq!(joined, data);
+        assert_eq!(summary.sha256, hex::encode(Sha256::digest(&data)));
+        assert_eq!(summary.bytes, 25);
+        let mut md5s = Vec::new();
+        for p in &parts {
+            md5s.extend_from_slice(&Md5::digest(&p.data));
+        }
+        assert_eq!(
+            summary.multipart_etag,
+            format!("{}-3", hex::encode(Md5::digest(&md5s)))
+        );
+    }
+
+    #[test]
+    fn an_empty_stream_still_makes_one_part() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let summary = PartSink::new(tx, 10, Signals::new()).finish().unwrap();
+        assert_eq!(summary.parts, 1);
+        assert!(rx.try_recv().is_ok());
+    }
+
+    #[test]
+    fn when_cancelled_writes_fail() {
+        let (tx, _rx) = mpsc::channel(4);
+        let signals = Signals::new();
+        let mut sink = PartSink::new(tx, 10, signals.clone());
+        signals.cancel.store(true, Ordering::Relaxed);
+        assert!(sink.write(b"x").is_err());
+    }
+}
