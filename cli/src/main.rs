@@ -14,7 +14,7 @@ use cairn_shared::model::key::parse_duration_seconds;
 use cairn_shared::model::{
     parse_json_body, ApiKey, DestinationSpec, ExecutionStatus, JobSpec, Permission, Trigger,
 };
-use cairn_shared::store::ExecutionQuery;
+use cairn_shared::store::{DestinationRepository, ExecutionQuery, ExecutionStore, JobRepository};
 use cairn_shared::wiring::App;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -58,6 +58,9 @@ enum Command {
     /// System settings.
     #[command(subcommand)]
     Settings(SettingsCmd),
+    /// Stored backups.
+    #[command(subcommand)]
+    Backups(BackupsCmd),
     /// Serve the whole HTTP API locally, routed as template.yaml routes it.
     Serve {
         #[arg(long, default_value_t = 3000)]
@@ -169,6 +172,13 @@ enum ExecutionsCmd {
     Cancel {
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupsCmd {
+    /// Re-read a backup: every object's SHA-256 and size against its manifest, and the
+    /// contents of every archive.
+    Verify { execution_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -512,6 +522,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("max-concurrent-jobs = {}", s.max_concurrent_jobs)
             });
         }
+        Command::Backups(BackupsCmd::Verify { execution_id }) => {
+            let app = App::build(config).await;
+            let report = verify(&app, &execution_id).await?;
+            let failed: Vec<String> = report["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| i["ok"] != true)
+                .map(|i| {
+                    format!(
+                        "item '{}': {}",
+                        i["name"].as_str().unwrap_or(""),
+                        i["error"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            if !failed.is_empty() {
+                bail!(
+                    "backup {execution_id} failed verification: {}",
+                    failed.join("; ")
+                );
+            }
+            emit(out, &report, || {
+                let mut lines = vec![format!(
+                    "backup {execution_id}: every object matches its manifest"
+                )];
+                for i in report["items"].as_array().into_iter().flatten() {
+                    lines.push(format!(
+                        "  {}  {} bytes  sha256 {}  {} entries",
+                        i["name"].as_str().unwrap_or(""),
+                        i["bytes"],
+                        i["sha256"].as_str().unwrap_or(""),
+                        i["entries"].as_array().map_or(0, Vec::len)
+                    ));
+                }
+                lines.join("\n")
+            });
+        }
         Command::Serve { port, host } => {
             let app = Arc::new(App::build(config).await);
             let listener = bind(&host, port).await?;
@@ -540,6 +588,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Verifies the backup an execution made, from the location it recorded.
+async fn verify(app: &App, execution_id: &str) -> anyhow::Result<Value> {
+    let e = app
+        .store
+        .get_execution(execution_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("Execution not found"))?;
+    let path = e.path.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "execution {execution_id} stored no backup (status {})",
+            e.status.as_str()
+        )
+    })?;
+    let rest = path
+        .strip_prefix("s3://")
+        .ok_or_else(|| anyhow::anyhow!("unexpected backup path {path}"))?;
+    let (bucket, folder) = rest
+        .split_once('/')
+        .ok_or_else(|| anyhow::anyhow!("unexpected backup path {path}"))?;
+    let destination = match app.store.get_job(&e.job_id).await? {
+        Some(job) => match job.destinations.first() {
+            Some(d) => app
+                .store
+                .get_destination(d)
+                .await?
+                .filter(|d| d.bucket == bucket),
+            None => None,
+        },
+        None => None,
+    };
+    let s3 = destination.map_or_else(
+        || app.clients.s3.clone(),
+        |d| {
+            app.clients
+                .s3_for(d.endpoint.as_deref(), d.region.as_deref())
+        },
+    );
+    let (manifest, checks) =
+        cairn_shared::engine::verify::verify_backup(&s3, bucket, folder.trim_end_matches('/'))
+            .await?;
+    Ok(json!({
+        "executionId": execution_id,
+        "ok": checks.iter().all(|c| c.ok),
+        "manifestStatus": manifest.status,
+        "items": checks,
+    }))
 }
 
 async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {

@@ -405,6 +405,7 @@ impl Runner {
             ExecutionStatus::Cancelled => Stage::Cancelled,
             _ => Stage::Failed,
         };
+        *state.stage.lock().expect("stage lock") = stage;
         match status {
             ExecutionStatus::Success => state.log(LogLevel::Info, "Backup completed successfully"),
             ExecutionStatus::Partial => state.log(

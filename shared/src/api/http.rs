@@ -79,8 +79,16 @@ impl HttpApi {
         function: Function,
         req: &ApiRequest,
     ) -> Result<ApiResponse, ApiError> {
-        self.check_rate(req).await?;
-        let route = resolve(&req.method, &req.path)?;
+        let resolved = resolve(&req.method, &req.path);
+        // Health checks (load balancers, uptime probes) are not counted; everything else,
+        // unknown routes included, is.
+        let is_health = resolved
+            .as_ref()
+            .is_ok_and(|r| r.operation == Operation::Health);
+        if !is_health {
+            self.check_rate(req).await?;
+        }
+        let route = resolved?;
         if route.def.function != function {
             // API Gateway never sends another function's route here; a misconfigured
             // gateway gets a clear answer instead of a wrong action.

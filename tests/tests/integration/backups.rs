@@ -1,0 +1,481 @@
+//! Backups end to end: restored by hand with zstd and tar, PostgreSQL round trip,
+//! partial failures, verification and retention.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+
+use crate::helpers::{key_of, run, Options, TestApp};
+
+/// What a tree looks like: per relative path, (kind, mode, mtime, content or link target).
+fn describe(root: &Path) -> BTreeMap<String, (char, u32, i64, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let mode = meta.mode() & 0o7777;
+            if meta.file_type().is_symlink() {
+                out.insert(
+                    rel,
+                    (
+                        'l',
+                        0,
+                        0,
+                        fs::read_link(&path)
+                            .unwrap()
+                            .display()
+                            .to_string()
+                            .into_bytes(),
+                    ),
+                );
+            } else if meta.is_dir() {
+                out.insert(rel, ('d', mode, 0, vec![]));
+                stack.push(path);
+            } else {
+                out.insert(rel, ('f', mode, meta.mtime(), fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn make_tree(root: &Path) {
+    fs::create_dir_all(root.join("docs/deep/er")).unwrap();
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::write(root.join("docs/readme.txt"), b"hello cairn\n").unwrap();
+    fs::write(root.join("docs/deep/er/empty"), b"").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(root.join("big.bin"), &big).unwrap();
+    fs::write(root.join("bin/run.sh"), b"#!/bin/sh\necho hi\n").unwrap();
+    fs::set_permissions(root.join("bin/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(root.join("secret.key"), b"s3cr3t").unwrap();
+    fs::set_permissions(root.join("secret.key"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(root.join("scratch.tmp"), b"excluded").unwrap();
+    symlink("docs/readme.txt", root.join("link-relative")).unwrap();
+    symlink("/etc/hostname", root.join("link-absolute")).unwrap();
+    let long = "a".repeat(120);
+    fs::write(root.join("docs").join(format!("{long}.txt")), b"long name").unwrap();
+    let past = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    fs::File::options()
+        .write(true)
+        .open(root.join("docs/readme.txt"))
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+}
+
+async fn download(app: &TestApp, key: &str, to: &Path) {
+    fs::write(to, app.object_bytes(key).await).unwrap();
+}
+
+#[tokio::test]
+async fn a_directory_backup_restored_by_hand_equals_the_source() {
+    let app = TestApp::spawn().await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    make_tree(&src);
+    let job = app
+        .create_job(json!({"name": "files", "items": [{"name": "tree", "source": {"kind": "directory", "path": src, "exclude": ["*.tmp"]}}], "retention": {"keepLast": 3}}))
+        .await;
+    let id = app.run_job(&job).await;
+    let e = app.wait_for_end(&id, Duration::from_secs(60)).await;
+    assert_eq!(e["status"], "Success", "{e:#}");
+    assert_eq!(e["progress"], 100);
+    assert_eq!(e["stage"], "Completed");
+    assert!(e["duration"].as_u64().is_some() && e["endedAt"].is_string());
+    let folder = key_of(e["path"].as_str().unwrap(), &app.bucket);
+    assert_eq!(folder, format!("backups/{job}/{id}/"));
+    // Stages appear in the logs in DESIGN.md's order.
+    let stages: Vec<String> = e["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["stage"].as_str().unwrap().to_owned())
+        .collect();
+    let order = [
+        "Queued",
+        "Initializing",
+        "Running pre-hooks",
+        "Dumping",
+        "Uploading",
+        "Verifying",
+        "Applying retention",
+        "Running post-hooks",
+        "Completed",
+    ];
+    let positions: Vec<usize> = stages
+        .iter()
+        .map(|s| {
+            order
+                .iter()
+                .position(|o| o == s)
+                .unwrap_or_else(|| panic!("unknown stage {s}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{stages:?}");
+    assert!(stages.contains(&"Completed".to_owned()));
+
+    let keys = app.object_keys(&folder).await;
+    assert!(keys.contains(&format!("{folder}manifest.json")), "{keys:?}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&app.object_bytes(&format!("{folder}manifest.json")).await).unwrap();
+    let archive = work.path().join("tree.tar.zst");
+    download(&app, &format!("{folder}tree.tar.zst"), &archive).await;
+    let bytes = fs::read(&archive).unwrap();
+    assert_eq!(
+        manifest["items"][0]["sha256"],
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+    );
+    assert_eq!(e["size"], bytes.len() as u64);
+
+    let restored = work.path().join("restored");
+    fs::create_dir(&restored).unwrap();
+    run(
+        "zstd",
+        &[
+            "-q",
+            "-d",
+            archive.to_str().unwrap(),
+            "-o",
+            work.path().join("tree.tar").to_str().unwrap(),
+        ],
+    );
+    run(
+        "tar",
+        &[
+            "-xpf",
+            work.path().join("tree.tar").to_str().unwrap(),
+            "-C",
+            restored.to_str().unwrap(),
+        ],
+    );
+    let mut want = describe(&src);
+    want.remove("scratch.tmp");
+    let got = describe(&restored);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (path, w) in &want {
+        let g = &got[path];
+        assert_eq!(g.0, w.0, "{path}: kind");
+        assert_eq!(g.3, w.3, "{path}: content or link target");
+        if w.0 == 'f' {
+            assert_eq!(g.1, w.1, "{path}: mode");
+            assert_eq!(g.2, w.2, "{path}: mtime");
+        }
+    }
+
+    // `cairn backups verify` re-reads every object and lists the archive.
+    let v = app.cli(&["backups", "verify", &id]).unwrap();
+    assert_eq!(v["ok"], true, "{v:#}");
+    let entries: Vec<String> = v["items"][0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x[0].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        entries.contains(&"docs/readme.txt".to_owned()),
+        "{entries:?}"
+    );
+}
+
+#[tokio::test]
+async fn verify_reports_a_corrupted_object() {
+    let app = TestApp::spawn().await;
+    let job = app
+        .create_job(
+            json!({"name": "cfg", "items": [{"name": "cfg", "source": {"kind": "config"}}]}),
+        )
+        .await;
+    let id = app.run_job(&job).await;
+    let e = app.wait_for_end(&id, Duration::from_secs(30)).await;
+    let folder = key_of(e["path"].as_str().unwrap(), &app.bucket);
+    let key = format!("{folder}cfg.tar.zst");
+    let mut bytes = app.object_bytes(&key).await;
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    app.s3()
+        .await
+        .put_object()
+        .bucket(&app.bucket)
+        .key(&key)
+        .body(bytes.into())
+        .send()
+        .await
+        .unwrap();
+    let err = app.cli(&["backups", "verify", &id]).unwrap_err();
+    assert!(err.contains("cfg"), "{err}");
+}
+
+#[tokio::test]
+async fn one_failing_item_makes_the_run_partial_and_says_which() {
+    let app = TestApp::spawn().await;
+    let job = app
+        .create_job(json!({"name": "mixed", "items": [
+            {"name": "good", "source": {"kind": "command", "argv": ["echo", "dump"]}},
+            {"name": "bad", "source": {"kind": "command", "argv": ["bash", "-c", "echo boom >&2; exit 3"]}}
+        ]}))
+        .await;
+    let id = app.run_job(&job).await;
+    let e = app.wait_for_end(&id, Duration::from_secs(30)).await;
+    assert_eq!(e["status"], "Partial", "{e:#}");
+    let error = e["error"].as_str().unwrap();
+    assert!(
+        error.contains("item 'bad'") && error.contains("status 3") && error.contains("boom"),
+        "{error}"
+    );
+    assert!(!error.contains('\n'));
+    let folder = key_of(e["path"].as_str().unwrap(), &app.bucket);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&app.object_bytes(&format!("{folder}manifest.json")).await).unwrap();
+    assert_eq!(manifest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["status"], "Partial");
+    let dump = zstd::decode_all(
+        app.object_bytes(&format!("{folder}good.out.zst"))
+            .await
+            .as_slice(),
+    )
+    .unwrap();
+    assert_eq!(dump, b"dump\n");
+
+    // All items failing: Failed, and no manifest.
+    let job = app.create_job(json!({"name": "all bad", "items": [{"name": "bad", "source": {"kind": "command", "argv": ["false"]}}]})).await;
+    let id = app.run_job(&job).await;
+    let e = app.wait_for_end(&id, Duration::from_secs(30)).await;
+    assert_eq!(e["status"], "Failed");
+    assert!(app
+        .object_keys(&format!("backups/{job}/{id}/"))
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn retention_keeps_the_last_n_and_says_so_on_the_deleted_ones() {
+    let app = TestApp::spawn().await;
+    let job = app.create_job(json!({"name": "kept", "items": [{"name": "c", "source": {"kind": "config"}}], "retention": {"keepLast": 2}})).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = app.run_job(&job).await;
+        assert_eq!(
+            app.wait_for_end(&id, Duration::from_secs(30)).await["status"],
+            "Success"
+        );
+        ids.push(id);
+    }
+    assert!(
+        app.object_keys(&format!("backups/{job}/{}/", ids[0]))
+            .await
+            .is_empty(),
+        "oldest deleted"
+    );
+    for id in &ids[1..] {
+        assert!(!app
+            .object_keys(&format!("backups/{job}/{id}/"))
+            .await
+            .is_empty());
+    }
+    let first = app.execution(&ids[0]).await;
+    assert!(
+        first["pruned"].as_str().unwrap().contains("retention"),
+        "{first:#}"
+    );
+    assert!(first["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["stage"] == "Applying retention"));
+}
+
+/// A throwaway PostgreSQL server on loopback, run as the `postgres` user.
+struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    password: String,
+}
+
+impl Postgres {
+    fn start() -> Self {
+        let bin = fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server packages (scripts/test.sh installs them)")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb");
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-pg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let data = dir.path().join("data");
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let pwfile = dir.path().join("pw");
+        fs::write(&pwfile, &password).unwrap();
+        fs::set_permissions(&pwfile, fs::Permissions::from_mode(0o644)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let as_postgres = |args: &[&str]| {
+            let out = Command::new("runuser")
+                .arg("-u")
+                .arg("postgres")
+                .arg("--")
+                .args(args)
+                .output()
+                .expect("runuser");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        as_postgres(&[
+            bin.join("initdb").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            &format!("--pwfile={}", pwfile.display()),
+        ]);
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1",
+            dir.path().display()
+        );
+        as_postgres(&[
+            bin.join("pg_ctl").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-o",
+            &opts,
+            "-l",
+            dir.path().join("log").to_str().unwrap(),
+            "-w",
+            "start",
+        ]);
+        Self {
+            dir,
+            bin,
+            port,
+            password,
+        }
+    }
+
+    fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", &self.password)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_backup_restores_into_a_fresh_database_with_identical_rows() {
+    let pg = Postgres::start();
+    pg.psql("postgres", "CREATE DATABASE app");
+    pg.psql("app", "CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, total numeric(10,2), placed timestamptz DEFAULT now())");
+    pg.psql("app", "INSERT INTO orders (customer, total) SELECT 'customer ' || g, g * 1.25 FROM generate_series(1, 5000) g");
+    let app = TestApp::spawn_with(Options {
+        extra_env: vec![("CAIRN_TEST_PG_PASSWORD".into(), pg.password.clone())],
+        ..Options::default()
+    })
+    .await;
+    let url = format!("postgres://postgres@127.0.0.1:{}/app", pg.port);
+    let job = app.create_job(json!({"name": "db", "items": [{"name": "app-db", "source": {"kind": "postgres", "url": url, "passwordEnv": "CAIRN_TEST_PG_PASSWORD"}}]})).await;
+    let id = app.run_job(&job).await;
+    let e = app.wait_for_end(&id, Duration::from_secs(60)).await;
+    assert_eq!(e["status"], "Success", "{e:#}");
+    let folder = key_of(e["path"].as_str().unwrap(), &app.bucket);
+    let work = tempfile::tempdir().unwrap();
+    let dump = work.path().join("app.dump");
+    fs::write(
+        &dump,
+        zstd::decode_all(
+            app.object_bytes(&format!("{folder}app-db.dump.zst"))
+                .await
+                .as_slice(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    pg.psql("postgres", "CREATE DATABASE restored");
+    let out = Command::new("pg_restore")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "restored",
+            "--no-owner",
+            dump.to_str().unwrap(),
+        ])
+        .env("PGPASSWORD", &pg.password)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let q = "SELECT id, customer, total, placed FROM orders ORDER BY id";
+    let original = pg.psql("app", q);
+    assert_eq!(original.lines().count(), 5000);
+    assert_eq!(pg.psql("restored", q), original);
+    // The password is never in the logs, the API, or the job.
+    let everything = format!(
+        "{e}{}{}",
+        app.server_log(),
+        app.get(&format!("/api/jobs/{job}")).await.1
+    );
+    assert!(!everything.contains(&pg.password), "password leaked");
+}

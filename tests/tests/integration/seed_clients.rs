@@ -1,0 +1,161 @@
+//! The seed's clients, as published in `../shared/seeds/dbackup-webhook-api.txt`, run
+//! against Cairn with only the URL, key and ids substituted.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{project_root, TestApp};
+
+fn seed() -> String {
+    let path = project_root().join("../shared/seeds/dbackup-webhook-api.txt");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The script's own placeholders: URL, key and `your-job-id`.
+fn substitute(text: &str, app: &TestApp, job: &str) -> String {
+    text.replace("https://your-instance.com", &app.base_url)
+        .replace("dbackup_your_api_key", &app.admin_key)
+        .replace("your-job-id", job)
+}
+
+/// The Quick Start commands also write the ids as JOB_ID and EXECUTION_ID.
+fn substitute_ids(text: &str, app: &TestApp, job: &str, execution: Option<&str>) -> String {
+    substitute(text, app, job)
+        .replace("JOB_ID", job)
+        .replace("EXECUTION_ID", execution.unwrap_or("EXECUTION_ID"))
+}
+
+/// The curl commands of "Quick Start" and "Finding the Job ID": each is a `curl` line
+/// continued by one `-H` line.
+fn quick_start_commands(seed: &str) -> Vec<String> {
+    let lines: Vec<&str> = seed.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("curl ") && line.ends_with('\\') {
+            let header = lines[i + 1];
+            // The seed's page runs the next heading into the closing quote ("...key"Response:).
+            let end = header
+                .find("\"")
+                .and_then(|first| header[first + 1..].find('"').map(|j| first + 1 + j + 1))
+                .expect("closing quote");
+            out.push(format!("{}\n{}", line, &header[..end]));
+        }
+    }
+    out
+}
+
+/// Runs a script; answers its exit code and standard output (curl's progress meter on
+/// stderr stays out of the JSON).
+fn bash(script: &str) -> (i32, String) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("bash");
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    }
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_quick_start_curl_commands_work_verbatim() {
+    let app = TestApp::spawn().await;
+    let job = app.create_job(json!({"name": "Daily config backup", "items": [{"name": "cfg", "source": {"kind": "config"}}]})).await;
+    let seed = seed();
+    let commands = quick_start_commands(&seed);
+    assert_eq!(commands.len(), 4, "{commands:#?}");
+    assert!(commands[0].contains("-X POST") && commands[0].contains("/run"));
+
+    let (code, out) = bash(&substitute_ids(&commands[0], &app, &job, None));
+    assert_eq!(code, 0, "{out}");
+    let run: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
+    assert_eq!(run["success"], true);
+    let execution = run["executionId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        run.as_object().unwrap().len(),
+        2,
+        "exactly success and executionId: {run}"
+    );
+
+    let (code, out) = bash(&substitute_ids(&commands[1], &app, &job, Some(&execution)));
+    assert_eq!(code, 0);
+    let poll: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(poll["success"], true);
+    for field in [
+        "id",
+        "jobId",
+        "jobName",
+        "type",
+        "status",
+        "progress",
+        "stage",
+        "startedAt",
+        "endedAt",
+        "duration",
+        "size",
+        "path",
+        "error",
+    ] {
+        assert!(poll["data"].get(field).is_some(), "missing {field}: {poll}");
+    }
+    assert_eq!(poll["data"]["jobName"], "Daily config backup");
+    assert_eq!(poll["data"]["type"], "Backup");
+    app.wait_for_end(&execution, Duration::from_secs(30)).await;
+
+    let (_, out) = bash(&substitute_ids(&commands[2], &app, &job, Some(&execution)));
+    let with_logs: Value = serde_json::from_str(&out).unwrap();
+    let logs = with_logs["data"]["logs"].as_array().unwrap();
+    assert!(!logs.is_empty());
+    for l in logs {
+        assert!(l["timestamp"].is_string() && l["stage"].is_string() && l["message"].is_string());
+        assert!(matches!(
+            l["level"].as_str(),
+            Some("info" | "warning" | "error")
+        ));
+    }
+
+    let (_, out) = bash(&substitute_ids(&commands[3], &app, &job, None));
+    let jobs: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(jobs["data"][0]["id"], job.as_str());
+}
+
+#[tokio::test]
+async fn the_seed_bash_script_exits_0_after_a_real_backup() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("data.txt"), "important\n".repeat(10_000)).unwrap();
+    let job = app.create_job(json!({"name": "Daily files", "items": [{"name": "files", "source": {"kind": "directory", "path": dir.path()}}]})).await;
+    let seed = seed();
+    let start = seed
+        .find("#!/bin/bash\nset -euo pipefail\nAPI_KEY")
+        .expect("the bash script");
+    let end = start + seed[start..].find("\ndone").expect("its end") + "\ndone".len();
+    let script = substitute(&seed[start..end], &app, &job);
+    let (code, out) = bash(&script);
+    assert_eq!(code, 0, "{out}\n{}", app.server_log());
+    assert!(out.contains("Backup completed successfully!"), "{out}");
+}
+
+#[tokio::test]
+async fn the_seed_bash_script_exits_1_with_the_error_when_the_backup_fails() {
+    let app = TestApp::spawn().await;
+    let job = app.create_job(json!({"name": "Broken", "items": [{"name": "gone", "source": {"kind": "directory", "path": "/nonexistent/cairn-test"}}]})).await;
+    let seed = seed();
+    let start = seed
+        .find("#!/bin/bash\nset -euo pipefail\nAPI_KEY")
+        .unwrap();
+    let end = start + seed[start..].find("\ndone").unwrap() + "\ndone".len();
+    let (code, out) = bash(&substitute(&seed[start..end], &app, &job));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("Backup failed: item 'gone' failed")
+            && out.contains("/nonexistent/cairn-test"),
+        "{out}"
+    );
+}
