@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine:
+#   1. installs what tests need (scripts/install-test-deps.sh, idempotent),
+#   2. brings up the local S3/DynamoDB endpoint (localstack/start.sh) unless one answers,
+#   3. lints template.yaml with cfn-lint,
+#   4. builds the binaries and runs `cargo test --workspace` (unit tests and the
+#      integration tests that drive the real binaries over HTTP).
+# An endpoint this script started is stopped again at the end.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/install-test-deps.sh
+
+started_endpoint=0
+if ! (exec 3<>/dev/tcp/127.0.0.1/4566) 2>/dev/null; then
+    CAIRN_SKIP_INIT=1 bash localstack/start.sh
+    started_endpoint=1
+fi
+cleanup() {
+    if [ "$started_endpoint" = 1 ]; then bash localstack/stop.sh || true; fi
+}
+trap cleanup EXIT
+
+echo "== cfn-lint template.yaml"
+.tools/venv/bin/cfn-lint template.yaml
+
+echo "== cargo build"
+cargo build --locked --workspace --bins
+
+echo "== cargo test"
+cargo test --locked --workspace -- --test-threads "${CAIRN_TEST_THREADS:-6}"
