@@ -11,20 +11,14 @@ use cairn_shared::adapters::tables;
 use cairn_shared::config::Config;
 use cairn_shared::error::ApiError;
 use cairn_shared::model::key::parse_duration_seconds;
-use cairn_shared::model::{
-    parse_json_body, ApiKey, DestinationSpec, ExecutionStatus, JobSpec, Permission, Trigger,
-};
+use cairn_shared::model::{parse_json_body, ApiKey, DestinationSpec, ExecutionStatus, HookSpec, JobSpec, Permission, Trigger};
 use cairn_shared::store::{DestinationRepository, ExecutionQuery, ExecutionStore, JobRepository};
 use cairn_shared::wiring::App;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "cairn",
-    version,
-    about = "Cairn: serverless backup orchestration"
-)]
+#[command(name = "cairn", version, about = "Cairn: serverless backup orchestration")]
 struct Cli {
     /// Output format: human-readable text, or one JSON document.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
@@ -52,6 +46,9 @@ enum Command {
     /// S3 destinations.
     #[command(subcommand)]
     Destinations(DestinationsCmd),
+    /// Hooks run before and after tasks.
+    #[command(subcommand)]
+    Hooks(HooksCmd),
     /// Executions (runs of jobs).
     #[command(subcommand)]
     Executions(ExecutionsCmd),
@@ -128,6 +125,55 @@ enum JobsCmd {
     },
     /// Queue a run of the job now.
     Run {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HooksCmd {
+    /// Create a hook from flags, or from a JSON file with --file.
+    Create {
+        #[arg(long, conflicts_with_all = ["name", "position", "hook_type", "script"])]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        name: Option<String>,
+        /// pre or post
+        #[arg(long)]
+        position: Option<String>,
+        /// backup, backup_item, clone, clone_item, restore, download
+        #[arg(long = "type")]
+        hook_type: Option<String>,
+        /// An executable under CAIRN_HOOKS_DIR, or "INTERPRETER SCRIPT".
+        #[arg(long)]
+        script: Option<String>,
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// fail or continue
+        #[arg(long)]
+        on_error: Option<String>,
+        /// Comma-separated job ids (default: every job).
+        #[arg(long)]
+        jobs: Option<String>,
+        #[arg(long)]
+        disabled: bool,
+    },
+    List,
+    Show {
+        id: String,
+    },
+    /// Replace a hook's definition from a JSON file.
+    Update {
+        id: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    Enable {
+        id: String,
+    },
+    Disable {
+        id: String,
+    },
+    Delete {
         id: String,
     },
 }
@@ -232,10 +278,7 @@ fn dev_environment() {
 /// Prints `value` as JSON, or `text` for humans.
 fn emit(output: Output, value: &Value, text: impl FnOnce() -> String) {
     match output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        ),
+        Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
         Output::Text => println!("{}", text()),
     }
 }
@@ -262,10 +305,7 @@ fn key_line(k: &ApiKey) -> String {
         k.name,
         if k.enabled { "enabled" } else { "disabled" },
         perms.join(","),
-        k.expires_at
-            .as_deref()
-            .map(|e| format!("  expires {e}"))
-            .unwrap_or_default()
+        k.expires_at.as_deref().map(|e| format!("  expires {e}")).unwrap_or_default()
     )
 }
 
@@ -275,8 +315,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init => {
             let app = App::build(config).await;
-            let created =
-                tables::create_tables(&app.clients.dynamodb, &app.config.table_prefix).await?;
+            let created = tables::create_tables(&app.clients.dynamodb, &app.config.table_prefix).await?;
             let bucket_created = tables::create_bucket(&app.clients.s3, &app.config.bucket).await?;
             let v = json!({"tablesCreated": created, "bucket": app.config.bucket, "bucketCreated": bucket_created, "tablePrefix": app.config.table_prefix});
             emit(out, &v, || {
@@ -297,17 +336,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     permissions,
                     expires_in,
                 } => {
-                    let perms =
-                        Permission::parse_list(&permissions).map_err(|e| api_err(e.into()))?;
+                    let perms = Permission::parse_list(&permissions).map_err(|e| api_err(e.into()))?;
                     let expires = expires_in
                         .as_deref()
                         .map(parse_duration_seconds)
                         .transpose()
                         .map_err(|e| api_err(e.into()))?;
-                    let k = svc
-                        .create_key(name, perms, expires)
-                        .await
-                        .map_err(api_err)?;
+                    let k = svc.create_key(name, perms, expires).await.map_err(api_err)?;
                     let v = json!({"id": k.stored.id, "key": k.secret, "name": k.stored.name, "permissions": k.stored.permissions, "expiresAt": k.stored.expires_at});
                     emit(out, &v, || {
                         format!(
@@ -319,9 +354,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 KeysCmd::List => {
                     let keys = svc.list_keys().await.map_err(api_err)?;
                     let v = Value::Array(keys.iter().map(ApiKey::to_api).collect());
-                    emit(out, &v, || {
-                        keys.iter().map(key_line).collect::<Vec<_>>().join("\n")
-                    });
+                    emit(out, &v, || keys.iter().map(key_line).collect::<Vec<_>>().join("\n"));
                 }
                 KeysCmd::Enable { id } => {
                     let k = svc.set_key_enabled(&id, true).await.map_err(api_err)?;
@@ -340,21 +373,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(cmd) => {
             let app = App::build(config).await;
             let svc = &app.service;
-            let job_text = |j: &cairn_shared::model::Job| {
-                format!(
-                    "{}  {}  {}",
-                    j.id,
-                    j.name,
-                    if j.enabled { "enabled" } else { "disabled" }
-                )
-            };
+            let job_text =
+                |j: &cairn_shared::model::Job| format!("{}  {}  {}", j.id, j.name, if j.enabled { "enabled" } else { "disabled" });
             match cmd {
                 JobsCmd::Create { file } => {
                     let spec: JobSpec = parse_json_body(&read_input(&file)?).map_err(api_err)?;
                     let j = svc.create_job(spec).await.map_err(api_err)?;
-                    emit(out, &serde_json::to_value(&j)?, || {
-                        format!("created job {}", job_text(&j))
-                    });
+                    emit(out, &serde_json::to_value(&j)?, || format!("created job {}", job_text(&j)));
                 }
                 JobsCmd::List => {
                     let jobs = svc.list_jobs().await.map_err(api_err)?;
@@ -365,16 +390,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 JobsCmd::Show { id } => {
                     let j = svc.get_job(&id).await.map_err(api_err)?;
                     let v = serde_json::to_value(&j)?;
-                    emit(out, &v, || {
-                        serde_json::to_string_pretty(&v).unwrap_or_default()
-                    });
+                    emit(out, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
                 }
                 JobsCmd::Update { id, file } => {
                     let spec: JobSpec = parse_json_body(&read_input(&file)?).map_err(api_err)?;
                     let j = svc.update_job(&id, spec).await.map_err(api_err)?;
-                    emit(out, &serde_json::to_value(&j)?, || {
-                        format!("updated job {}", job_text(&j))
-                    });
+                    emit(out, &serde_json::to_value(&j)?, || format!("updated job {}", job_text(&j)));
                 }
                 JobsCmd::Delete { id } => {
                     svc.delete_job(&id).await.map_err(api_err)?;
@@ -389,13 +410,91 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     emit(out, &serde_json::to_value(&j)?, || job_text(&j));
                 }
                 JobsCmd::Run { id } => {
-                    let t = svc
-                        .run_job(&id, Trigger::Cli, None)
-                        .await
-                        .map_err(api_err)?;
+                    let t = svc.run_job(&id, Trigger::Cli, None).await.map_err(api_err)?;
                     emit(out, &json!({"executionId": t.execution_id}), || {
                         format!("queued execution {}", t.execution_id)
                     });
+                }
+            }
+        }
+        Command::Hooks(cmd) => {
+            let app = App::build(config).await;
+            let svc = &app.service;
+            let hook_text = |h: &cairn_shared::model::Hook| {
+                format!(
+                    "{}  {}  {} {}  {}  {}",
+                    h.id,
+                    h.name,
+                    serde_json::to_value(h.position).unwrap_or_default().as_str().unwrap_or(""),
+                    h.hook_type.as_str(),
+                    h.script,
+                    if h.enabled { "enabled" } else { "disabled" }
+                )
+            };
+            match cmd {
+                HooksCmd::Create {
+                    file,
+                    name,
+                    position,
+                    hook_type,
+                    script,
+                    timeout,
+                    on_error,
+                    jobs,
+                    disabled,
+                } => {
+                    let body = match file {
+                        Some(f) => read_input(&f)?,
+                        None => {
+                            let mut v = json!({
+                                "name": name.ok_or_else(|| anyhow::anyhow!("--name is required"))?,
+                                "position": position.ok_or_else(|| anyhow::anyhow!("--position is required (pre or post)"))?,
+                                "type": hook_type.ok_or_else(|| anyhow::anyhow!("--type is required"))?,
+                                "script": script.ok_or_else(|| anyhow::anyhow!("--script is required"))?,
+                                "enabled": !disabled,
+                            });
+                            if let Some(t) = timeout {
+                                v["timeout"] = json!(t);
+                            }
+                            if let Some(o) = on_error {
+                                v["onError"] = json!(o);
+                            }
+                            if let Some(j) = jobs {
+                                v["jobs"] = json!(j.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>());
+                            }
+                            serde_json::to_vec(&v)?
+                        }
+                    };
+                    let spec: HookSpec = parse_json_body(&body).map_err(api_err)?;
+                    let h = svc.create_hook(spec).await.map_err(api_err)?;
+                    emit(out, &serde_json::to_value(&h)?, || format!("created hook {}", hook_text(&h)));
+                }
+                HooksCmd::List => {
+                    let hooks = svc.list_hooks().await.map_err(api_err)?;
+                    emit(out, &serde_json::to_value(&hooks)?, || {
+                        hooks.iter().map(hook_text).collect::<Vec<_>>().join("\n")
+                    });
+                }
+                HooksCmd::Show { id } => {
+                    let v = serde_json::to_value(svc.get_hook(&id).await.map_err(api_err)?)?;
+                    emit(out, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
+                }
+                HooksCmd::Update { id, file } => {
+                    let spec: HookSpec = parse_json_body(&read_input(&file)?).map_err(api_err)?;
+                    let h = svc.update_hook(&id, spec).await.map_err(api_err)?;
+                    emit(out, &serde_json::to_value(&h)?, || format!("updated hook {}", hook_text(&h)));
+                }
+                HooksCmd::Enable { id } => {
+                    let h = svc.set_hook_enabled(&id, true).await.map_err(api_err)?;
+                    emit(out, &serde_json::to_value(&h)?, || hook_text(&h));
+                }
+                HooksCmd::Disable { id } => {
+                    let h = svc.set_hook_enabled(&id, false).await.map_err(api_err)?;
+                    emit(out, &serde_json::to_value(&h)?, || hook_text(&h));
+                }
+                HooksCmd::Delete { id } => {
+                    svc.delete_hook(&id).await.map_err(api_err)?;
+                    emit(out, &json!({"deleted": id}), || format!("deleted hook {id}"));
                 }
             }
         }
@@ -423,28 +522,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .await
                         .map_err(api_err)?;
                     emit(out, &serde_json::to_value(&d)?, || {
-                        format!(
-                            "created destination {}  {}  s3://{}/{}",
-                            d.id, d.name, d.bucket, d.prefix
-                        )
+                        format!("created destination {}  {}  s3://{}/{}", d.id, d.name, d.bucket, d.prefix)
                     });
                 }
                 DestinationsCmd::List => {
                     let all = svc.list_destinations().await.map_err(api_err)?;
                     emit(out, &serde_json::to_value(&all)?, || {
                         all.iter()
-                            .map(|d| {
-                                format!("{}  {}  s3://{}/{}", d.id, d.name, d.bucket, d.prefix)
-                            })
+                            .map(|d| format!("{}  {}  s3://{}/{}", d.id, d.name, d.bucket, d.prefix))
                             .collect::<Vec<_>>()
                             .join("\n")
                     });
                 }
                 DestinationsCmd::Delete { id } => {
                     svc.delete_destination(&id).await.map_err(api_err)?;
-                    emit(out, &json!({"deleted": id}), || {
-                        format!("deleted destination {id}")
-                    });
+                    emit(out, &json!({"deleted": id}), || format!("deleted destination {id}"));
                 }
             }
         }
@@ -454,16 +546,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match cmd {
                 ExecutionsCmd::Show { id, logs } => {
                     let v = svc.get_execution(&id, logs).await.map_err(api_err)?;
-                    emit(out, &v, || {
-                        serde_json::to_string_pretty(&v).unwrap_or_default()
-                    });
+                    emit(out, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
                 }
                 ExecutionsCmd::List { job, status, limit } => {
                     let status = status
-                        .map(|s| {
-                            ExecutionStatus::parse(&s)
-                                .ok_or_else(|| anyhow::anyhow!("unknown status '{s}'"))
-                        })
+                        .map(|s| ExecutionStatus::parse(&s).ok_or_else(|| anyhow::anyhow!("unknown status '{s}'")))
                         .transpose()?;
                     let page = svc
                         .list_executions(&ExecutionQuery {
@@ -478,16 +565,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     emit(out, &Value::Array(v), || {
                         page.executions
                             .iter()
-                            .map(|e| {
-                                format!(
-                                    "{}  {}  {}  {}%  {}",
-                                    e.id,
-                                    e.job_name,
-                                    e.status.as_str(),
-                                    e.progress,
-                                    e.queued_at
-                                )
-                            })
+                            .map(|e| format!("{}  {}  {}  {}%  {}", e.id, e.job_name, e.status.as_str(), e.progress, e.queued_at))
                             .collect::<Vec<_>>()
                             .join("\n")
                     });
@@ -530,24 +608,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_iter()
                 .flatten()
                 .filter(|i| i["ok"] != true)
-                .map(|i| {
-                    format!(
-                        "item '{}': {}",
-                        i["name"].as_str().unwrap_or(""),
-                        i["error"].as_str().unwrap_or("")
-                    )
-                })
+                .map(|i| format!("item '{}': {}", i["name"].as_str().unwrap_or(""), i["error"].as_str().unwrap_or("")))
                 .collect();
             if !failed.is_empty() {
-                bail!(
-                    "backup {execution_id} failed verification: {}",
-                    failed.join("; ")
-                );
+                bail!("backup {execution_id} failed verification: {}", failed.join("; "));
             }
             emit(out, &report, || {
-                let mut lines = vec![format!(
-                    "backup {execution_id}: every object matches its manifest"
-                )];
+                let mut lines = vec![format!("backup {execution_id}: every object matches its manifest")];
                 for i in report["items"].as_array().into_iter().flatten() {
                     lines.push(format!(
                         "  {}  {} bytes  sha256 {}  {} entries",
@@ -597,12 +664,10 @@ async fn verify(app: &App, execution_id: &str) -> anyhow::Result<Value> {
         .get_execution(execution_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("Execution not found"))?;
-    let path = e.path.clone().ok_or_else(|| {
-        anyhow::anyhow!(
-            "execution {execution_id} stored no backup (status {})",
-            e.status.as_str()
-        )
-    })?;
+    let path = e
+        .path
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("execution {execution_id} stored no backup (status {})", e.status.as_str()))?;
     let rest = path
         .strip_prefix("s3://")
         .ok_or_else(|| anyhow::anyhow!("unexpected backup path {path}"))?;
@@ -611,25 +676,16 @@ async fn verify(app: &App, execution_id: &str) -> anyhow::Result<Value> {
         .ok_or_else(|| anyhow::anyhow!("unexpected backup path {path}"))?;
     let destination = match app.store.get_job(&e.job_id).await? {
         Some(job) => match job.destinations.first() {
-            Some(d) => app
-                .store
-                .get_destination(d)
-                .await?
-                .filter(|d| d.bucket == bucket),
+            Some(d) => app.store.get_destination(d).await?.filter(|d| d.bucket == bucket),
             None => None,
         },
         None => None,
     };
     let s3 = destination.map_or_else(
         || app.clients.s3.clone(),
-        |d| {
-            app.clients
-                .s3_for(d.endpoint.as_deref(), d.region.as_deref())
-        },
+        |d| app.clients.s3_for(d.endpoint.as_deref(), d.region.as_deref()),
     );
-    let (manifest, checks) =
-        cairn_shared::engine::verify::verify_backup(&s3, bucket, folder.trim_end_matches('/'))
-            .await?;
+    let (manifest, checks) = cairn_shared::engine::verify::verify_backup(&s3, bucket, folder.trim_end_matches('/')).await?;
     Ok(json!({
         "executionId": execution_id,
         "ok": checks.iter().all(|c| c.ok),
@@ -641,9 +697,7 @@ async fn verify(app: &App, execution_id: &str) -> anyhow::Result<Value> {
 async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind((host, port))
         .await
-        .with_context(|| {
-            format!("cannot listen on {host}:{port} (is another server running there?)")
-        })
+        .with_context(|| format!("cannot listen on {host}:{port} (is another server running there?)"))
 }
 
 /// Under `cairn serve`, the EventBridge rules of template.yaml are timers: the sweep.

@@ -32,21 +32,14 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(handle(&app, peer, req).await) }
             });
-            if let Err(e) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
         });
     }
 }
 
-async fn handle(
-    app: &App,
-    peer: SocketAddr,
-    req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+async fn handle(app: &App, peer: SocketAddr, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     // Read at most one byte past the limit: enough for the handler to answer 413, never
     // an unbounded buffer.
@@ -59,15 +52,11 @@ async fn handle(
         Ok(r) => r,
         Err(e) => {
             error!(error = %e, "could not build the API Gateway event");
-            return json_response(
-                400,
-                &json!({"success": false, "error": format!("Malformed request: {e}")}),
-            );
+            return json_response(400, &json!({"success": false, "error": format!("Malformed request: {e}")}));
         }
     };
     // Unknown routes go to the `$default` route's function (list), as in template.yaml.
-    let function =
-        resolve(parts.method.as_str(), parts.uri.path()).map_or(Function::List, |r| r.def.function);
+    let function = resolve(parts.method.as_str(), parts.uri.path()).map_or(Function::List, |r| r.def.function);
     let api = &app.http;
     let response = match function {
         Function::Run => cairn_run::handler(api, request).await,
@@ -83,21 +72,15 @@ async fn handle(
             *out.headers_mut() = parts.headers;
             out
         }
-        Err(e) => json_response(
-            500,
-            &json!({"success": false, "error": format!("handler failed: {e}")}),
-        ),
+        Err(e) => json_response(500, &json!({"success": false, "error": format!("handler failed: {e}")})),
     }
 }
 
 fn json_response(status: u16, body: &Value) -> hyper::Response<Full<Bytes>> {
     let mut out = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
-    *out.status_mut() =
-        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    out.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
+    *out.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    out.headers_mut()
+        .insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
     out
 }
 

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use crate::error::ConfigError;
 
+/// Interpreters allowed by default in front of a hook script.
+pub const DEFAULT_INTERPRETERS: &str = "/bin/sh,/bin/bash,/usr/bin/bash,/usr/bin/php,/usr/bin/python3,/usr/bin/perl,/usr/bin/node";
+
 /// Everything Cairn reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -13,6 +16,9 @@ pub struct Config {
     pub bucket: String,
     /// `CAIRN_HOOKS_DIR` (default `/opt/hooks`): hook scripts must live under it.
     pub hooks_dir: PathBuf,
+    /// `CAIRN_HOOK_INTERPRETERS`: comma-separated interpreters a hook may name before its
+    /// script (the script itself must be inside the hooks directory).
+    pub hook_interpreters: Vec<PathBuf>,
     /// `CAIRN_RATE_LIMIT_GET` (default 100): GET requests per client IP per minute.
     pub rate_limit_get: u32,
     /// `CAIRN_RATE_LIMIT_WRITE` (default 20): POST/PUT/DELETE requests per client IP per minute.
@@ -27,6 +33,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where hooks may live and which interpreters may run them.
+    pub fn hook_rules(&self) -> crate::model::HookRules {
+        crate::model::HookRules {
+            hooks_dir: self.hooks_dir.clone(),
+            interpreters: self.hook_interpreters.clone(),
+        }
+    }
+
     /// Reads the configuration from the process environment.
     ///
     /// # Errors
@@ -40,11 +54,7 @@ impl Config {
     /// # Errors
     /// As [`Config::from_env`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let text = |name: &str, default: &str| {
-            lookup(name)
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
+        let text = |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
         let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
             match lookup(name).filter(|v| !v.is_empty()) {
                 None => Ok(default),
@@ -71,14 +81,17 @@ impl Config {
             table_prefix,
             bucket: text("CAIRN_BUCKET", "cairn-backups"),
             hooks_dir: PathBuf::from(text("CAIRN_HOOKS_DIR", "/opt/hooks")),
+            hook_interpreters: text("CAIRN_HOOK_INTERPRETERS", DEFAULT_INTERPRETERS)
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect(),
             rate_limit_get: u32::try_from(number("CAIRN_RATE_LIMIT_GET", 100)?).unwrap_or(u32::MAX),
-            rate_limit_write: u32::try_from(number("CAIRN_RATE_LIMIT_WRITE", 20)?)
-                .unwrap_or(u32::MAX),
+            rate_limit_write: u32::try_from(number("CAIRN_RATE_LIMIT_WRITE", 20)?).unwrap_or(u32::MAX),
             runner_function: lookup("CAIRN_RUNNER_FUNCTION").filter(|v| !v.is_empty()),
             lease_seconds: number("CAIRN_LEASE_SECONDS", 30)?,
-            part_size_mib: usize::try_from(number("CAIRN_PART_SIZE_MIB", 8)?)
-                .unwrap_or(8)
-                .max(5),
+            part_size_mib: usize::try_from(number("CAIRN_PART_SIZE_MIB", 8)?).unwrap_or(8).max(5),
         })
     }
 }
@@ -99,8 +112,7 @@ mod tests {
 
     #[test]
     fn when_a_limit_is_not_a_number_should_name_the_variable() {
-        let err = Config::from_lookup(|n| (n == "CAIRN_RATE_LIMIT_GET").then(|| "ten".to_owned()))
-            .unwrap_err();
+        let err = Config::from_lookup(|n| (n == "CAIRN_RATE_LIMIT_GET").then(|| "ten".to_owned())).unwrap_err();
         assert!(err.to_string().contains("CAIRN_RATE_LIMIT_GET"), "{err}");
     }
 }

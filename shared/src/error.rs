@@ -27,15 +27,9 @@ pub enum AuthError {
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("DynamoDB {operation} failed: {message}")]
-    Dynamo {
-        operation: &'static str,
-        message: String,
-    },
+    Dynamo { operation: &'static str, message: String },
     #[error("S3 {operation} failed: {message}")]
-    S3 {
-        operation: &'static str,
-        message: String,
-    },
+    S3 { operation: &'static str, message: String },
     #[error("stored item is malformed: {0}")]
     Malformed(String),
     #[error("dispatch failed: {0}")]
@@ -54,21 +48,13 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("Method {method} not allowed for {path}; allowed: {allowed}")]
-    MethodNotAllowed {
-        method: String,
-        path: String,
-        allowed: String,
-    },
+    MethodNotAllowed { method: String, path: String, allowed: String },
     #[error("{0}")]
     Conflict(String),
     #[error("Request body too large: {size} bytes, the limit is {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error("Rate limit exceeded: {limit} {class} requests per minute per client; retry in {retry_after} s")]
-    RateLimited {
-        limit: u32,
-        class: &'static str,
-        retry_after: u64,
-    },
+    RateLimited { limit: u32, class: &'static str, retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -11,6 +11,7 @@
 //!   the translation to and from `lambda_http` events used by every function.
 //! - [`engine`]: the streaming backup engine (tar, zstd, SHA-256, S3 multipart upload).
 //! - [`runner`]: claims queued executions and performs them; the periodic sweep.
+//! - [`hooks`]: running hooks with JetBackup's arguments, safely.
 //! - [`error`]: the library's error types.
 //! - [`wiring`]: builds clients, stores, runner and services once per process.
 
@@ -19,6 +20,7 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod hooks;
 pub mod model;
 pub mod runner;
 pub mod store;

@@ -19,13 +19,13 @@ use crate::engine::sources::{self, SourceContext};
 use crate::engine::upload::{self, backup_item, EngineLog, Target};
 use crate::engine::{EngineError, Signals};
 use crate::error::StoreError;
-use crate::model::{
-    ApiKey, Destination, Execution, ExecutionStatus, ExecutionType, ItemResult, Job, LogEntry,
-    LogLevel, Source, Stage,
-};
+use crate::hooks::{HookCall, HookRunner};
+use crate::model::{ApiKey, Destination, Execution, ExecutionStatus, ExecutionType, ItemResult, Job, LogEntry, LogLevel, Source, Stage};
+use crate::model::{Hook, HookPosition, HookType, OnError};
+use crate::store::HookRepository;
 use crate::store::{
-    ClaimOutcome, Completion, DestinationRepository, Dispatcher, ExecutionQuery, ExecutionStore,
-    JobRepository, KeyStore, RenewOutcome, SettingsStore,
+    ClaimOutcome, Completion, DestinationRepository, Dispatcher, ExecutionQuery, ExecutionStore, JobRepository, KeyStore, RenewOutcome,
+    SettingsStore,
 };
 use crate::time;
 
@@ -48,6 +48,7 @@ pub struct RunnerStores {
     pub keys: Arc<dyn KeyStore>,
     pub executions: Arc<dyn ExecutionStore>,
     pub settings: Arc<dyn SettingsStore>,
+    pub hooks: Arc<dyn HookRepository>,
 }
 
 /// Performs queued executions.
@@ -57,14 +58,52 @@ pub struct Runner {
     config: Config,
     /// This process's identity in leases.
     owner: String,
+    hook_runner: HookRunner,
 }
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner")
-            .field("owner", &self.owner)
-            .finish_non_exhaustive()
+        f.debug_struct("Runner").field("owner", &self.owner).finish_non_exhaustive()
     }
+}
+
+/// What a task came to, before post hooks and the final write.
+struct Outcome {
+    status: ExecutionStatus,
+    size: Option<u64>,
+    path: Option<String>,
+    error: Option<String>,
+    items: Vec<ItemResult>,
+}
+
+impl Outcome {
+    fn new(status: ExecutionStatus, size: Option<u64>, path: Option<String>, error: Option<String>, items: Vec<ItemResult>) -> Self {
+        Self {
+            status,
+            size,
+            path,
+            error,
+            items,
+        }
+    }
+}
+
+/// Values hooks must never echo into logs: the passwords a job's sources name, and the
+/// runner's own AWS secrets.
+fn secrets_of(job: &Job) -> Vec<String> {
+    let mut vars: Vec<&str> = job
+        .items
+        .iter()
+        .filter_map(|i| match &i.source {
+            Source::Postgres { password_env, .. } | Source::Mysql { password_env, .. } => password_env.as_deref(),
+            _ => None,
+        })
+        .collect();
+    vars.extend(["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]);
+    vars.into_iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// Progress points: 0-10 before the data, 10-90 while items stream, then verification,
@@ -88,6 +127,21 @@ struct RunState {
 }
 
 impl RunState {
+    fn new(execution_id: &str) -> Self {
+        Self {
+            execution_id: execution_id.to_owned(),
+            signals: Signals::new(),
+            logs: Mutex::new(Vec::new()),
+            stage: Mutex::new(Stage::Initializing),
+            progress: AtomicU8::new(0),
+            items_total: AtomicUsize::new(1),
+            item_index: AtomicUsize::new(0),
+            item_bytes: AtomicU64::new(0),
+            cancel_requested: AtomicBool::new(false),
+            lease_lost: AtomicBool::new(false),
+        }
+    }
+
     fn log(&self, level: LogLevel, message: impl Into<String>) {
         let message = message.into();
         let stage = *self.stage.lock().expect("stage lock");
@@ -125,21 +179,14 @@ impl RunState {
         let index = self.item_index.load(Ordering::Relaxed) as u64;
         let item_bytes = self.item_bytes.load(Ordering::Relaxed);
         let within = if item_bytes > 0 {
-            self.signals
-                .input_bytes
-                .load(Ordering::Relaxed)
-                .min(item_bytes)
-                * 1000
-                / item_bytes
+            self.signals.input_bytes.load(Ordering::Relaxed).min(item_bytes) * 1000 / item_bytes
         } else {
             0
         };
         let span = u64::from(DATA_END - DATA_START);
         let p = u64::from(DATA_START) + span * (index * 1000 + within) / (total_items * 1000);
-        self.progress.fetch_max(
-            u8::try_from(p.min(u64::from(DATA_END))).unwrap_or(DATA_END),
-            Ordering::Relaxed,
-        );
+        self.progress
+            .fetch_max(u8::try_from(p.min(u64::from(DATA_END))).unwrap_or(DATA_END), Ordering::Relaxed);
         if self.signals.uploaded_bytes.load(Ordering::Relaxed) > 0 {
             self.advance(Stage::Uploading, 0);
         }
@@ -148,11 +195,15 @@ impl RunState {
 
 impl Runner {
     pub fn new(stores: RunnerStores, clients: AwsClients, config: Config) -> Self {
+        let hook_runner = HookRunner {
+            rules: config.hook_rules(),
+        };
         Self {
             stores,
             clients,
             config,
             owner: format!("runner-{}", uuid::Uuid::new_v4()),
+            hook_runner,
         }
     }
 
@@ -188,8 +239,7 @@ impl Runner {
         for c in candidates {
             for attempt in 0..5u64 {
                 let now = time::now();
-                let lease =
-                    now.timestamp() + i64::try_from(self.config.lease_seconds).unwrap_or(30);
+                let lease = now.timestamp() + i64::try_from(self.config.lease_seconds).unwrap_or(30);
                 match self
                     .stores
                     .executions
@@ -200,10 +250,7 @@ impl Runner {
                     ClaimOutcome::NoSlot => return Ok(None),
                     ClaimOutcome::NotPending => break,
                     ClaimOutcome::Contended => {
-                        tokio::time::sleep(Duration::from_millis(
-                            20 + rand::random::<u64>() % 80 * (attempt + 1),
-                        ))
-                        .await
+                        tokio::time::sleep(Duration::from_millis(20 + rand::random::<u64>() % 80 * (attempt + 1))).await
                     }
                 }
             }
@@ -215,12 +262,7 @@ impl Runner {
     /// whatever is queued (re-dispatching work whose dispatch was lost).
     pub async fn sweep(&self) {
         let now = time::now();
-        match self
-            .stores
-            .executions
-            .expired_running(now.timestamp())
-            .await
-        {
+        match self.stores.executions.expired_running(now.timestamp()).await {
             Ok(expired) => {
                 for e in expired {
                     self.fail_never_finished(&e).await;
@@ -238,12 +280,9 @@ impl Runner {
             .map(time::iso)
             .unwrap_or_default();
         let now = time::now();
-        let started = e
-            .started_at
-            .as_deref()
-            .and_then(time::parse_iso)
-            .unwrap_or(now);
-        let message = format!("Never finished: the runner stopped renewing its lease (expired {expired_at}); the backup is incomplete (status 104)");
+        let started = e.started_at.as_deref().and_then(time::parse_iso).unwrap_or(now);
+        let message =
+            format!("Never finished: the runner stopped renewing its lease (expired {expired_at}); the backup is incomplete (status 104)");
         let completion = Completion {
             status: ExecutionStatus::Failed,
             stage: Stage::Failed,
@@ -254,12 +293,7 @@ impl Runner {
             error: Some(message.clone()),
             items: e.items.clone(),
         };
-        match self
-            .stores
-            .executions
-            .fail_expired(&e.id, &completion)
-            .await
-        {
+        match self.stores.executions.fail_expired(&e.id, &completion).await {
             Ok(true) => {
                 warn!(execution_id = %e.id, "failed an execution whose lease expired");
                 let entry = LogEntry {
@@ -272,6 +306,7 @@ impl Runner {
                     warn!(execution_id = %e.id, error = %err, "could not log the sweep's verdict");
                 }
                 self.abort_leftover_uploads(e).await;
+                self.post_hooks_never_finished(e).await;
             }
             Ok(false) => {}
             Err(err) => {
@@ -280,23 +315,34 @@ impl Runner {
         }
     }
 
+    /// Post-backup hooks for an execution whose runner died: status 104.
+    async fn post_hooks_never_finished(&self, e: &Execution) {
+        let Ok(Some(job)) = self.stores.jobs.get_job(&e.job_id).await else {
+            return;
+        };
+        let state = RunState::new(&e.id);
+        *state.stage.lock().expect("stage lock") = Stage::PostHooks;
+        let hooks = self.hooks_for(&job, &state).await;
+        let start = e
+            .started_at
+            .as_deref()
+            .and_then(time::parse_iso)
+            .unwrap_or_else(time::now)
+            .timestamp();
+        let post = HookCall::backup_post(&job, start, time::now().timestamp(), 104, &e.id);
+        let _ = self.run_hooks(&hooks, &post, &state, &secrets_of(&job)).await;
+        flush_logs(self.stores.executions.as_ref(), &state).await;
+    }
+
     /// Aborts multipart uploads a dead runner left under the execution's folders.
     async fn abort_leftover_uploads(&self, e: &Execution) {
         let Ok(Some(job)) = self.stores.jobs.get_job(&e.job_id).await else {
             return;
         };
         for d in self.destinations_of(&job).await.unwrap_or_default() {
-            let client = self
-                .clients
-                .s3_for(d.endpoint.as_deref(), d.region.as_deref());
+            let client = self.clients.s3_for(d.endpoint.as_deref(), d.region.as_deref());
             let prefix = d.object_key(&job.id, &e.id, "");
-            let Ok(list) = client
-                .list_multipart_uploads()
-                .bucket(&d.bucket)
-                .prefix(&prefix)
-                .send()
-                .await
-            else {
+            let Ok(list) = client.list_multipart_uploads().bucket(&d.bucket).prefix(&prefix).send().await else {
                 continue;
             };
             for u in list.uploads() {
@@ -328,18 +374,7 @@ impl Runner {
     /// Runs one claimed execution to its end, with a heartbeat beside it.
     #[instrument(skip(self, execution), fields(execution_id = %execution.id, job_id = %execution.job_id))]
     async fn perform(&self, execution: Execution) {
-        let state = Arc::new(RunState {
-            execution_id: execution.id.clone(),
-            signals: Signals::new(),
-            logs: Mutex::new(Vec::new()),
-            stage: Mutex::new(Stage::Initializing),
-            progress: AtomicU8::new(0),
-            items_total: AtomicUsize::new(1),
-            item_index: AtomicUsize::new(0),
-            item_bytes: AtomicU64::new(0),
-            cancel_requested: AtomicBool::new(false),
-            lease_lost: AtomicBool::new(false),
-        });
+        let state = Arc::new(RunState::new(&execution.id));
         let stop = Arc::new(Notify::new());
         let heartbeat = tokio::spawn(heartbeat(
             self.stores.executions.clone(),
@@ -356,9 +391,7 @@ impl Runner {
                 ExecutionStatus::Failed,
                 None,
                 None,
-                Some(format!(
-                    "{other:?} executions are not supported by this runner yet"
-                )),
+                Some(format!("{other:?} executions are not supported by this runner yet")),
                 vec![],
             ),
         };
@@ -369,12 +402,7 @@ impl Runner {
             warn!("lease lost; the execution was failed by the sweep and is left as it is");
             return;
         }
-        match self
-            .stores
-            .executions
-            .complete(&execution.id, &self.owner, &completion)
-            .await
-        {
+        match self.stores.executions.complete(&execution.id, &self.owner, &completion).await {
             Ok(true) => info!(status = completion.status.as_str(), "execution finished"),
             Ok(false) => warn!("could not record the end: the lease was lost"),
             Err(e) => {
@@ -395,11 +423,7 @@ impl Runner {
         items: Vec<ItemResult>,
     ) -> Completion {
         let now = time::now();
-        let started = execution
-            .started_at
-            .as_deref()
-            .and_then(time::parse_iso)
-            .unwrap_or(now);
+        let started = execution.started_at.as_deref().and_then(time::parse_iso).unwrap_or(now);
         let stage = match status {
             ExecutionStatus::Success | ExecutionStatus::Partial => Stage::Completed,
             ExecutionStatus::Cancelled => Stage::Cancelled,
@@ -410,18 +434,12 @@ impl Runner {
             ExecutionStatus::Success => state.log(LogLevel::Info, "Backup completed successfully"),
             ExecutionStatus::Partial => state.log(
                 LogLevel::Warning,
-                format!(
-                    "Backup partially completed: {}",
-                    error.as_deref().unwrap_or("")
-                ),
+                format!("Backup partially completed: {}", error.as_deref().unwrap_or("")),
             ),
             ExecutionStatus::Cancelled => state.log(LogLevel::Warning, "Backup cancelled"),
             _ => state.log(
                 LogLevel::Error,
-                format!(
-                    "Backup failed: {}",
-                    error.as_deref().unwrap_or("unknown error")
-                ),
+                format!("Backup failed: {}", error.as_deref().unwrap_or("unknown error")),
             ),
         }
         *state.stage.lock().expect("stage lock") = stage;
@@ -440,16 +458,10 @@ impl Runner {
     async fn config_document(&self) -> Result<Vec<u8>, StoreError> {
         let jobs = self.stores.jobs.list_jobs().await?;
         let destinations = self.stores.destinations.list_destinations().await?;
-        let keys: Vec<_> = self
-            .stores
-            .keys
-            .list_keys()
-            .await?
-            .iter()
-            .map(ApiKey::to_api)
-            .collect();
+        let keys: Vec<_> = self.stores.keys.list_keys().await?.iter().map(ApiKey::to_api).collect();
         let settings = self.stores.settings.settings().await?;
-        let doc = json!({"exportedAt": time::iso(time::now()), "jobs": jobs, "destinations": destinations, "keys": keys, "settings": settings});
+        let doc =
+            json!({"exportedAt": time::iso(time::now()), "jobs": jobs, "destinations": destinations, "keys": keys, "settings": settings});
         Ok(serde_json::to_vec_pretty(&doc).unwrap_or_default())
     }
 
@@ -482,17 +494,7 @@ impl Runner {
         };
         let destinations = match self.destinations_of(&job).await {
             Ok(d) => d,
-            Err(e) => {
-                return self.finish(
-                    execution,
-                    state,
-                    ExecutionStatus::Failed,
-                    None,
-                    None,
-                    Some(e),
-                    vec![],
-                )
-            }
+            Err(e) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(e), vec![]),
         };
         state.items_total.store(job.items.len(), Ordering::Relaxed);
         state.log(
@@ -505,18 +507,54 @@ impl Runner {
                 job.compression.level
             ),
         );
+        let hooks = self.hooks_for(&job, state).await;
+        let secrets = secrets_of(&job);
+        let start = execution
+            .started_at
+            .as_deref()
+            .and_then(time::parse_iso)
+            .unwrap_or_else(time::now)
+            .timestamp();
         state.advance(Stage::PreHooks, 5);
-        let config_document = if job
-            .items
-            .iter()
-            .any(|i| matches!(i.source, Source::Config {}))
-        {
+        let pre = HookCall::backup_pre(&job, start, &execution.id);
+        let outcome = match self.run_hooks(&hooks, &pre, state, &secrets).await {
+            Err(message) => {
+                state.log(LogLevel::Error, format!("Backup stopped before touching anything: {message}"));
+                Outcome::new(ExecutionStatus::Failed, None, None, Some(message), vec![])
+            }
+            Ok(()) => self.backup_items(execution, state, &job, &destinations, &hooks, &secrets).await,
+        };
+        state.advance(Stage::PostHooks, 98);
+        let post = HookCall::backup_post(&job, start, time::now().timestamp(), outcome.status.hook_code(), &execution.id);
+        // Post hooks only warn; their failure never changes the outcome.
+        let _ = self.run_hooks(&hooks, &post, state, &secrets).await;
+        self.finish(
+            execution,
+            state,
+            outcome.status,
+            outcome.size,
+            outcome.path,
+            outcome.error,
+            outcome.items,
+        )
+    }
+
+    /// The items of a backup, after the pre hooks succeeded: stream each, write the
+    /// manifest, apply retention.
+    async fn backup_items(
+        &self,
+        execution: &Execution,
+        state: &Arc<RunState>,
+        job: &Job,
+        destinations: &[Destination],
+        hooks: &[Hook],
+        secrets: &[String],
+    ) -> Outcome {
+        let config_document = if job.items.iter().any(|i| matches!(i.source, Source::Config {})) {
             match self.config_document().await {
                 Ok(d) => Some(d),
                 Err(e) => {
-                    return self.finish(
-                        execution,
-                        state,
+                    return Outcome::new(
                         ExecutionStatus::Failed,
                         None,
                         None,
@@ -543,6 +581,28 @@ impl Runner {
                 continue;
             }
             state.item_index.store(index, Ordering::Relaxed);
+            let item_hook_id = crate::hooks::item_id(&job.id, &item.name);
+            let item_log_id = format!("{}/{}", execution.id, item.name);
+            let item_pre = HookCall::item_pre(HookType::BackupItem, &job.id, &item_hook_id, &item.name, &item_log_id);
+            if let Err(message) = self.run_hooks(hooks, &item_pre, state, secrets).await {
+                state.log(LogLevel::Error, format!("Item '{}' failed: {message}", item.name));
+                results.push(ItemResult {
+                    name: item.name.clone(),
+                    status: ExecutionStatus::Failed,
+                    size: None,
+                    error: Some(message),
+                });
+                let item_post = HookCall::item_post(
+                    HookType::BackupItem,
+                    &job.id,
+                    &item_hook_id,
+                    &item.name,
+                    ExecutionStatus::Failed.hook_code(),
+                    &item_log_id,
+                );
+                let _ = self.run_hooks(hooks, &item_post, state, secrets).await;
+                continue;
+            }
             state.advance(Stage::Dumping, 0);
             state.data_progress();
             let source = item.source.clone();
@@ -551,17 +611,13 @@ impl Runner {
                 .await
                 .ok()
                 .flatten();
-            state
-                .item_bytes
-                .store(known.unwrap_or(0), Ordering::Relaxed);
+            state.item_bytes.store(known.unwrap_or(0), Ordering::Relaxed);
             state.signals.input_bytes.store(0, Ordering::Relaxed);
             let object = sources::object_name(&item.name, &source);
             let targets: Vec<Target> = destinations
                 .iter()
                 .map(|d| Target {
-                    client: self
-                        .clients
-                        .s3_for(d.endpoint.as_deref(), d.region.as_deref()),
+                    client: self.clients.s3_for(d.endpoint.as_deref(), d.region.as_deref()),
                     bucket: d.bucket.clone(),
                     key: d.object_key(&job.id, &execution.id, &object),
                     storage_class: d.storage_class.clone(),
@@ -584,16 +640,8 @@ impl Runner {
                 config_document: config_document.clone(),
             };
             let log_state = state.clone();
-            let log: EngineLog = Arc::new(move |warning, message| {
-                log_state.log(
-                    if warning {
-                        LogLevel::Warning
-                    } else {
-                        LogLevel::Info
-                    },
-                    message,
-                )
-            });
+            let log: EngineLog =
+                Arc::new(move |warning, message| log_state.log(if warning { LogLevel::Warning } else { LogLevel::Info }, message));
             let outcome = backup_item(
                 source.clone(),
                 job.compression.level,
@@ -613,7 +661,10 @@ impl Runner {
                     for o in &b.objects {
                         state.log(
                             LogLevel::Info,
-                            format!("Item '{}': stored s3://{}/{} ({} bytes from {} read, ratio {ratio:.3}); size and checksum verified", item.name, o.bucket, o.key, b.summary.bytes, b.input_bytes),
+                            format!(
+                                "Item '{}': stored s3://{}/{} ({} bytes from {} read, ratio {ratio:.3}); size and checksum verified",
+                                item.name, o.bucket, o.key, b.summary.bytes, b.input_bytes
+                            ),
                         );
                     }
                     for p in b.problems.iter().take(20) {
@@ -624,11 +675,7 @@ impl Runner {
                     } else {
                         (
                             ExecutionStatus::Partial,
-                            Some(format!(
-                                "{} entries could not be read (first: {})",
-                                b.problems.len(),
-                                b.problems[0]
-                            )),
+                            Some(format!("{} entries could not be read (first: {})", b.problems.len(), b.problems[0])),
                         )
                     };
                     stored_total += b.summary.bytes;
@@ -641,11 +688,7 @@ impl Runner {
                     manifest_items.push(ManifestItem {
                         name: item.name.clone(),
                         kind: kind_name(&source).to_owned(),
-                        format: if source.is_archive() {
-                            "tar".into()
-                        } else {
-                            "stream".into()
-                        },
+                        format: if source.is_archive() { "tar".into() } else { "stream".into() },
                         compression: "zstd".into(),
                         object: object.clone(),
                         input_bytes: b.input_bytes,
@@ -678,55 +721,38 @@ impl Runner {
                     });
                 }
             }
+            let item_status = results.last().map_or(ExecutionStatus::Failed, |r| r.status);
+            let item_post = HookCall::item_post(
+                HookType::BackupItem,
+                &job.id,
+                &item_hook_id,
+                &item.name,
+                item_status.hook_code(),
+                &item_log_id,
+            );
+            let _ = self.run_hooks(hooks, &item_post, state, secrets).await;
             state.item_index.store(index + 1, Ordering::Relaxed);
             state.item_bytes.store(0, Ordering::Relaxed);
             state.data_progress();
         }
 
-        let folder = |d: &Destination| {
-            d.object_key(&job.id, &execution.id, "")
-                .trim_end_matches('/')
-                .to_owned()
-        };
+        let folder = |d: &Destination| d.object_key(&job.id, &execution.id, "").trim_end_matches('/').to_owned();
         if state.signals.cancelled() {
-            self.delete_folders(&destinations, &job, &execution.id, state)
-                .await;
-            return self.finish(
-                execution,
-                state,
-                ExecutionStatus::Cancelled,
-                None,
-                None,
-                Some("Cancelled by request".into()),
-                results,
-            );
+            self.delete_folders(&destinations, &job, &execution.id, state).await;
+            return Outcome::new(ExecutionStatus::Cancelled, None, None, Some("Cancelled by request".into()), results);
         }
         state.advance(Stage::Verifying, DATA_END);
-        let failed: Vec<&ItemResult> = results
-            .iter()
-            .filter(|r| r.status == ExecutionStatus::Failed)
-            .collect();
+        let failed: Vec<&ItemResult> = results.iter().filter(|r| r.status == ExecutionStatus::Failed).collect();
         let error_line = (!failed.is_empty()).then(|| {
             failed
                 .iter()
-                .map(|r| {
-                    format!(
-                        "item '{}' failed: {}",
-                        r.name,
-                        r.error.as_deref().unwrap_or("unknown error")
-                    )
-                })
+                .map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or("unknown error")))
                 .collect::<Vec<_>>()
                 .join("; ")
         });
-        let partial_items: Vec<&ItemResult> = results
-            .iter()
-            .filter(|r| r.status == ExecutionStatus::Partial)
-            .collect();
+        let partial_items: Vec<&ItemResult> = results.iter().filter(|r| r.status == ExecutionStatus::Partial).collect();
         if manifest_items.is_empty() {
-            return self.finish(
-                execution,
-                state,
+            return Outcome::new(
                 ExecutionStatus::Failed,
                 None,
                 None,
@@ -754,11 +780,9 @@ impl Runner {
             job: job.clone(),
         };
         let body = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
-        for d in &destinations {
+        for d in destinations {
             let key = format!("{}/{MANIFEST_NAME}", folder(d));
-            let client = self
-                .clients
-                .s3_for(d.endpoint.as_deref(), d.region.as_deref());
+            let client = self.clients.s3_for(d.endpoint.as_deref(), d.region.as_deref());
             if let Err(e) = client
                 .put_object()
                 .bucket(&d.bucket)
@@ -768,32 +792,15 @@ impl Runner {
                 .send()
                 .await
             {
-                let msg = format!(
-                    "could not write s3://{}/{key}: {}",
-                    d.bucket,
-                    crate::adapters::sdk_error_text(e)
-                );
-                return self.finish(
-                    execution,
-                    state,
-                    ExecutionStatus::Failed,
-                    None,
-                    None,
-                    Some(msg),
-                    results,
-                );
+                let msg = format!("could not write s3://{}/{key}: {}", d.bucket, crate::adapters::sdk_error_text(e));
+                return Outcome::new(ExecutionStatus::Failed, None, None, Some(msg), results);
             }
-            state.log(
-                LogLevel::Info,
-                format!("Manifest written to s3://{}/{key}", d.bucket),
-            );
+            state.log(LogLevel::Info, format!("Manifest written to s3://{}/{key}", d.bucket));
         }
         state.advance(Stage::Retention, 95);
         if let Some(policy) = &job.retention {
-            self.apply_retention(&job, execution, policy, &destinations, state)
-                .await;
+            self.apply_retention(&job, execution, policy, &destinations, state).await;
         }
-        state.advance(Stage::PostHooks, 98);
         let first = &destinations[0];
         let path = format!("s3://{}/{}/", first.bucket, folder(first));
         let error = match (&error_line, partial_items.is_empty()) {
@@ -807,34 +814,73 @@ impl Runner {
             ),
             (None, true) => None,
         };
-        self.finish(
-            execution,
-            state,
-            status,
-            Some(stored_total),
-            Some(path),
-            error,
-            results,
-        )
+        Outcome::new(status, Some(stored_total), Some(path), error, results)
     }
 
-    async fn delete_folders(
-        &self,
-        destinations: &[Destination],
-        job: &Job,
-        execution_id: &str,
-        state: &RunState,
-    ) {
+    /// The enabled hooks that apply to `job`, by name; none when the job disables hooks.
+    async fn hooks_for(&self, job: &Job, state: &RunState) -> Vec<Hook> {
+        if !job.hooks_enabled {
+            return Vec::new();
+        }
+        match self.stores.hooks.list_hooks().await {
+            Ok(all) => all.into_iter().filter(|h| h.enabled && h.applies_to(&job.id)).collect(),
+            Err(e) => {
+                state.log(LogLevel::Warning, format!("could not read the hooks; none will run: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Runs the hooks matching `call`'s type and position, in name order. A pre hook that
+    /// fails with `onError: fail` stops the rest and answers why.
+    async fn run_hooks(&self, hooks: &[Hook], call: &HookCall, state: &RunState, secrets: &[String]) -> Result<(), String> {
+        for hook in hooks
+            .iter()
+            .filter(|h| h.hook_type == call.hook_type && h.position == call.position)
+        {
+            let outcome = self.hook_runner.run(hook, call, secrets).await;
+            let position = match call.position {
+                HookPosition::Pre => "pre",
+                HookPosition::Post => "post",
+            };
+            let what = format!("{position}-{} hook '{}'", call.hook_type.as_str(), hook.name);
+            let summary = format!("{what} {} in {} ms", outcome.describe(hook.timeout), outcome.duration.as_millis());
+            let fails_task = !outcome.succeeded() && call.position == HookPosition::Pre && hook.on_error == OnError::Fail;
+            let level = if outcome.succeeded() {
+                LogLevel::Info
+            } else if fails_task {
+                LogLevel::Error
+            } else {
+                LogLevel::Warning
+            };
+            state.log(
+                level,
+                format!(
+                    "{}{summary}",
+                    if outcome.succeeded() || fails_task {
+                        ""
+                    } else {
+                        "ignoring failure: "
+                    }
+                ),
+            );
+            if !outcome.output.trim().is_empty() {
+                let note = if outcome.truncated { " (truncated at 64 KiB)" } else { "" };
+                state.log(level, format!("{what} output{note}:\n{}", outcome.output.trim_end()));
+            }
+            if fails_task {
+                return Err(summary);
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_folders(&self, destinations: &[Destination], job: &Job, execution_id: &str, state: &RunState) {
         for d in destinations {
-            let client = self
-                .clients
-                .s3_for(d.endpoint.as_deref(), d.region.as_deref());
+            let client = self.clients.s3_for(d.endpoint.as_deref(), d.region.as_deref());
             let prefix = d.object_key(&job.id, execution_id, "");
             if let Err(e) = delete_prefix(&client, &d.bucket, &prefix).await {
-                state.log(
-                    LogLevel::Warning,
-                    format!("could not delete s3://{}/{prefix}: {e}", d.bucket),
-                );
+                state.log(LogLevel::Warning, format!("could not delete s3://{}/{prefix}: {e}", d.bucket));
             }
         }
     }
@@ -865,10 +911,7 @@ impl Runner {
                     }
                 }
                 Err(e) => {
-                    state.log(
-                        LogLevel::Warning,
-                        format!("Retention skipped: cannot list earlier backups: {e}"),
-                    );
+                    state.log(LogLevel::Warning, format!("Retention skipped: cannot list earlier backups: {e}"));
                     return;
                 }
             }
@@ -877,19 +920,11 @@ impl Runner {
             .iter()
             .filter(|e| {
                 e.execution_type == ExecutionType::Backup
-                    && matches!(
-                        e.status,
-                        ExecutionStatus::Success | ExecutionStatus::Partial
-                    )
+                    && matches!(e.status, ExecutionStatus::Success | ExecutionStatus::Partial)
                     && e.pruned.is_none()
                     && e.id != current.id
             })
-            .filter_map(|e| {
-                time::parse_iso(&e.queued_at).map(|at| Candidate {
-                    id: e.id.clone(),
-                    at,
-                })
-            })
+            .filter_map(|e| time::parse_iso(&e.queued_at).map(|at| Candidate { id: e.id.clone(), at }))
             .collect();
         candidates.push(Candidate {
             id: current.id.clone(),
@@ -897,36 +932,24 @@ impl Runner {
         });
         let doomed = retention::to_delete(policy, &candidates);
         if doomed.is_empty() {
-            state.log(
-                LogLevel::Info,
-                format!("Retention: keeping all {} backup(s)", candidates.len()),
-            );
+            state.log(LogLevel::Info, format!("Retention: keeping all {} backup(s)", candidates.len()));
             return;
         }
         for id in &doomed {
             let mut ok = true;
             for d in destinations {
-                let client = self
-                    .clients
-                    .s3_for(d.endpoint.as_deref(), d.region.as_deref());
+                let client = self.clients.s3_for(d.endpoint.as_deref(), d.region.as_deref());
                 let prefix = d.object_key(&job.id, id, "");
                 if let Err(e) = delete_prefix(&client, &d.bucket, &prefix).await {
                     ok = false;
                     state.log(
                         LogLevel::Warning,
-                        format!(
-                            "Retention: could not delete s3://{}/{prefix}: {e}",
-                            d.bucket
-                        ),
+                        format!("Retention: could not delete s3://{}/{prefix}: {e}", d.bucket),
                     );
                 }
             }
             if ok {
-                let note = format!(
-                    "Deleted by retention after execution {} at {}",
-                    current.id,
-                    time::iso(time::now())
-                );
+                let note = format!("Deleted by retention after execution {} at {}", current.id, time::iso(time::now()));
                 if let Err(e) = self.stores.executions.mark_pruned(id, &note).await {
                     state.log(
                         LogLevel::Warning,
@@ -966,11 +989,7 @@ fn kind_name(source: &Source) -> &'static str {
 }
 
 /// Deletes every object under `prefix`.
-async fn delete_prefix(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<(), String> {
+async fn delete_prefix(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<(), String> {
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};
     let mut token = None;
     loop {
@@ -1024,13 +1043,7 @@ async fn flush_logs(store: &dyn ExecutionStore, state: &RunState) {
 }
 
 /// Every second: write logs, renew the lease with progress and stage, and learn of cancels.
-async fn heartbeat(
-    store: Arc<dyn ExecutionStore>,
-    owner: String,
-    lease_seconds: u64,
-    state: Arc<RunState>,
-    stop: Arc<Notify>,
-) {
+async fn heartbeat(store: Arc<dyn ExecutionStore>, owner: String, lease_seconds: u64, state: Arc<RunState>, stop: Arc<Notify>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -1043,10 +1056,7 @@ async fn heartbeat(
         let stage = *state.stage.lock().expect("stage lock");
         let progress = state.progress.load(Ordering::Relaxed).min(99);
         let lease = time::now().timestamp() + i64::try_from(lease_seconds).unwrap_or(30);
-        match store
-            .renew(&state.execution_id, &owner, progress, stage, lease)
-            .await
-        {
+        match store.renew(&state.execution_id, &owner, progress, stage, lease).await {
             Ok(RenewOutcome::Continue) => {}
             Ok(RenewOutcome::CancelRequested) => {
                 if !state.cancel_requested.swap(true, Ordering::Relaxed) {

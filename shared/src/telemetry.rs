@@ -11,11 +11,7 @@ pub fn init() {
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // Installing twice (tests) is harmless: the second call is ignored.
     let _ = if in_lambda {
-        builder
-            .json()
-            .with_current_span(false)
-            .without_time()
-            .try_init()
+        builder.json().with_current_span(false).without_time().try_init()
     } else {
         builder.with_target(false).try_init()
     };

@@ -23,9 +23,7 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("App").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -35,23 +33,19 @@ impl App {
     /// otherwise.
     pub async fn build(config: Config) -> Self {
         let clients = AwsClients::load().await;
-        let store = Arc::new(DynamoStore::new(
-            clients.dynamodb.clone(),
-            TableNames::new(&config.table_prefix),
-        ));
+        let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), TableNames::new(&config.table_prefix)));
         let stores = RunnerStores {
             jobs: store.clone(),
             destinations: store.clone(),
             keys: store.clone(),
             executions: store.clone(),
             settings: store.clone(),
+            hooks: store.clone(),
         };
         let runner = Arc::new(Runner::new(stores, clients.clone(), config.clone()));
         let dispatcher: Arc<dyn Dispatcher> = match &config.runner_function {
             Some(name) => Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())),
-            None => Arc::new(InProcessDispatcher {
-                runner: runner.clone(),
-            }),
+            None => Arc::new(InProcessDispatcher { runner: runner.clone() }),
         };
         let service = CairnService {
             jobs: store.clone(),
@@ -59,7 +53,9 @@ impl App {
             keys: store.clone(),
             executions: store.clone(),
             settings: store.clone(),
+            hooks: store.clone(),
             dispatcher,
+            hook_rules: config.hook_rules(),
         };
         let http = HttpApi::new(service.clone(), store.clone(), &config);
         Self {

@@ -11,8 +11,5 @@ use lambda_http::{Body, Error, Request, Response};
 /// # Errors
 /// Never: every failure is a JSON error response.
 pub async fn handler(api: &HttpApi, request: Request) -> Result<Response<Body>, Error> {
-    Ok(api
-        .handle(Function::Poll, ApiRequest::from_lambda(&request))
-        .await
-        .into_lambda())
+    Ok(api.handle(Function::Poll, ApiRequest::from_lambda(&request)).await.into_lambda())
 }

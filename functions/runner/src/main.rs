@@ -1,5 +1,8 @@
 //! Lambda entry point of the `runner` function: wiring only.
 
+// The runner's future (backup, hooks, retention) nests deeply enough to need more room.
+#![recursion_limit = "256"]
+
 use cairn_shared::config::Config;
 use cairn_shared::wiring::App;
 use lambda_runtime::{service_fn, Error};

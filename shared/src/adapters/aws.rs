@@ -18,8 +18,7 @@ impl AwsClients {
     /// S3-compatible servers rarely serve virtual-hosted buckets.
     pub async fn load() -> Self {
         let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         let s3_config = aws_sdk_s3::config::Builder::from(&sdk_config)
             .force_path_style(custom_endpoint)
             .build();

@@ -18,10 +18,7 @@ pub struct LambdaDispatcher {
 
 impl LambdaDispatcher {
     pub fn new(client: aws_sdk_lambda::Client, function_name: String) -> Self {
-        Self {
-            client,
-            function_name,
-        }
+        Self { client, function_name }
     }
 }
 
@@ -39,9 +36,7 @@ impl Dispatcher for LambdaDispatcher {
             .payload(Blob::new(payload))
             .send()
             .await
-            .map_err(|e| {
-                StoreError::Dispatch(aws_sdk_lambda::error::DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(|e| StoreError::Dispatch(aws_sdk_lambda::error::DisplayErrorContext(e).to_string()))?;
         Ok(())
     }
 }

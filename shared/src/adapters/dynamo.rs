@@ -5,9 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, PutRequest, ReturnValue, Select, TransactWriteItem, Update, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, PutRequest, ReturnValue, Select, TransactWriteItem, Update, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use serde::de::DeserializeOwned;
@@ -15,13 +13,11 @@ use serde::Serialize;
 
 use super::tables::TableNames;
 use crate::error::StoreError;
-use crate::model::{
-    ApiKey, Destination, Execution, ExecutionStatus, Job, LogEntry, Settings, Stage,
-};
+use crate::model::Hook;
+use crate::model::{ApiKey, Destination, Execution, ExecutionStatus, Job, LogEntry, Settings, Stage};
 use crate::store::{
-    CancelOutcome, ClaimOutcome, Completion, CreateOutcome, DestinationRepository, ExecutionPage,
-    ExecutionQuery, ExecutionStore, JobRepository, KeyStore, RateLimiter, RenewOutcome,
-    SettingsStore,
+    CancelOutcome, ClaimOutcome, Completion, CreateOutcome, DestinationRepository, ExecutionPage, ExecutionQuery, ExecutionStore,
+    HookRepository, JobRepository, KeyStore, RateLimiter, RenewOutcome, SettingsStore,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -68,15 +64,12 @@ fn n(v: impl ToString) -> AttributeValue {
 
 /// Whether an SDK error is a failed condition check.
 fn is_condition_failed<E: ProvideErrorMetadata>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> bool {
-    e.as_service_error().and_then(ProvideErrorMetadata::code)
-        == Some("ConditionalCheckFailedException")
+    e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException")
 }
 
 /// For a cancelled transaction, the failed condition's positions.
 fn cancelled_conditions(
-    e: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-    >,
+    e: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
 ) -> Option<Vec<bool>> {
     match e.as_service_error() {
         Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) => Some(
@@ -98,11 +91,7 @@ impl DynamoStore {
         &self.tables
     }
 
-    async fn get<T: DeserializeOwned>(
-        &self,
-        table: &str,
-        key: (&str, AttributeValue),
-    ) -> Result<Option<T>, StoreError> {
+    async fn get<T: DeserializeOwned>(&self, table: &str, key: (&str, AttributeValue)) -> Result<Option<T>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -139,12 +128,7 @@ impl DynamoStore {
         Ok(out)
     }
 
-    async fn put_new<T: Serialize>(
-        &self,
-        table: &str,
-        hash_key: &str,
-        v: &T,
-    ) -> Result<(), StoreError> {
+    async fn put_new<T: Serialize>(&self, table: &str, hash_key: &str, v: &T) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(table)
@@ -157,11 +141,7 @@ impl DynamoStore {
         Ok(())
     }
 
-    async fn delete_existing(
-        &self,
-        table: &str,
-        key: (&str, AttributeValue),
-    ) -> Result<bool, StoreError> {
+    async fn delete_existing(&self, table: &str, key: (&str, AttributeValue)) -> Result<bool, StoreError> {
         match self
             .client
             .delete_item()
@@ -197,17 +177,9 @@ impl DynamoStore {
     /// Ends a Running execution (owned by `owner`, or by anybody when `None`) and frees
     /// its slot in one transaction. Progress becomes 100 on Success/Partial and otherwise
     /// keeps its last value.
-    async fn end_running(
-        &self,
-        id: &str,
-        owner: Option<&str>,
-        c: &Completion,
-    ) -> Result<bool, StoreError> {
+    async fn end_running(&self, id: &str, owner: Option<&str>, c: &Completion) -> Result<bool, StoreError> {
         let malformed = |e: serde_dynamo::Error| StoreError::Malformed(e.to_string());
-        let finished = matches!(
-            c.status,
-            ExecutionStatus::Success | ExecutionStatus::Partial
-        );
+        let finished = matches!(c.status, ExecutionStatus::Success | ExecutionStatus::Partial);
         let mut expression = String::from(
             "SET #status = :status, stage = :stage, endedAt = :ended, #duration = :duration, #size = :size, #path = :path, #error = :error, #items = :items",
         );
@@ -226,25 +198,13 @@ impl DynamoStore {
             .expression_attribute_names("#error", "error")
             .expression_attribute_names("#items", "items")
             .expression_attribute_values(":status", s(c.status.as_str()))
-            .expression_attribute_values(
-                ":stage",
-                serde_dynamo::to_attribute_value(c.stage).map_err(malformed)?,
-            )
+            .expression_attribute_values(":stage", serde_dynamo::to_attribute_value(c.stage).map_err(malformed)?)
             .expression_attribute_values(":ended", s(&c.ended_at))
             .expression_attribute_values(":duration", n(c.duration_ms))
             .expression_attribute_values(":size", c.size.map_or(AttributeValue::Null(true), n))
-            .expression_attribute_values(
-                ":path",
-                c.path.clone().map_or(AttributeValue::Null(true), s),
-            )
-            .expression_attribute_values(
-                ":error",
-                c.error.clone().map_or(AttributeValue::Null(true), s),
-            )
-            .expression_attribute_values(
-                ":items",
-                serde_dynamo::to_attribute_value(&c.items).map_err(malformed)?,
-            )
+            .expression_attribute_values(":path", c.path.clone().map_or(AttributeValue::Null(true), s))
+            .expression_attribute_values(":error", c.error.clone().map_or(AttributeValue::Null(true), s))
+            .expression_attribute_values(":items", serde_dynamo::to_attribute_value(&c.items).map_err(malformed)?)
             .expression_attribute_values(":running", s("Running"));
         if finished {
             update = update.expression_attribute_values(":hundred", n(100));
@@ -261,11 +221,7 @@ impl DynamoStore {
             .transact_write_items()
             .transact_items(
                 TransactWriteItem::builder()
-                    .update(
-                        update
-                            .build()
-                            .map_err(|e| build_err("TransactWriteItems", e))?,
-                    )
+                    .update(update.build().map_err(|e| build_err("TransactWriteItems", e))?)
                     .build(),
             )
             .transact_items(self.slot_release()?)
@@ -273,12 +229,7 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e)
-                if cancelled_conditions(&e)
-                    .is_some_and(|c| c.first().copied().unwrap_or(false)) =>
-            {
-                Ok(false)
-            }
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first().copied().unwrap_or(false)) => Ok(false),
             Err(e) => Err(err("TransactWriteItems", e)),
         }
     }
@@ -296,14 +247,9 @@ impl DynamoStore {
     }
 
     fn decode_cursor(cursor: &str, allowed: &[&str]) -> Option<Item> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(cursor)
-            .ok()?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
         let map: HashMap<String, String> = serde_json::from_slice(&bytes).ok()?;
-        if map.is_empty()
-            || map.keys().any(|k| !allowed.contains(&k.as_str()))
-            || map.values().any(|v| v.len() > 256)
-        {
+        if map.is_empty() || map.keys().any(|k| !allowed.contains(&k.as_str())) || map.values().any(|v| v.len() > 256) {
             return None;
         }
         Some(map.into_iter().map(|(k, v)| (k, s(v))).collect())
@@ -341,16 +287,49 @@ impl JobRepository for DynamoStore {
 
     async fn list_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let mut jobs: Vec<Job> = self.scan_all(&self.tables.jobs).await?;
-        jobs.sort_by(|a, b| {
-            a.created_at
-                .cmp(&b.created_at)
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        jobs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
         Ok(jobs)
     }
 
     async fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
         self.delete_existing(&self.tables.jobs, ("id", s(id))).await
+    }
+}
+
+#[async_trait]
+impl HookRepository for DynamoStore {
+    async fn create_hook(&self, hook: &Hook) -> Result<(), StoreError> {
+        self.put_new(&self.tables.hooks, "id", hook).await
+    }
+
+    async fn replace_hook(&self, hook: &Hook) -> Result<bool, StoreError> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.tables.hooks)
+            .set_item(Some(to_item(hook)?))
+            .condition_expression("attribute_exists(id)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(err("PutItem", e)),
+        }
+    }
+
+    async fn get_hook(&self, id: &str) -> Result<Option<Hook>, StoreError> {
+        self.get(&self.tables.hooks, ("id", s(id))).await
+    }
+
+    async fn list_hooks(&self) -> Result<Vec<Hook>, StoreError> {
+        let mut all: Vec<Hook> = self.scan_all(&self.tables.hooks).await?;
+        all.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    async fn delete_hook(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete_existing(&self.tables.hooks, ("id", s(id))).await
     }
 }
 
@@ -371,8 +350,7 @@ impl DestinationRepository for DynamoStore {
     }
 
     async fn delete_destination(&self, id: &str) -> Result<bool, StoreError> {
-        self.delete_existing(&self.tables.destinations, ("id", s(id)))
-            .await
+        self.delete_existing(&self.tables.destinations, ("id", s(id))).await
     }
 }
 
@@ -397,12 +375,7 @@ impl KeyStore for DynamoStore {
             .send()
             .await
             .map_err(|e| err("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .map(from_item)
-            .transpose()
+        out.items.unwrap_or_default().into_iter().next().map(from_item).transpose()
     }
 
     async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
@@ -436,8 +409,7 @@ impl KeyStore for DynamoStore {
         let Some(key) = self.key_by_id(id).await? else {
             return Ok(false);
         };
-        self.delete_existing(&self.tables.keys, ("keyHash", s(&key.key_hash)))
-            .await
+        self.delete_existing(&self.tables.keys, ("keyHash", s(&key.key_hash))).await
     }
 
     async fn touch_key(&self, hash: &str, now: &str) -> Result<(), StoreError> {
@@ -475,11 +447,7 @@ impl RateLimiter for DynamoStore {
             .await
             .map_err(|e| err("UpdateItem", e))?;
         out.attributes
-            .and_then(|a| {
-                a.get("hits")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-            })
+            .and_then(|a| a.get("hits").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()))
             .ok_or_else(|| StoreError::Malformed("rate-limit counter without hits".into()))
     }
 }
@@ -492,9 +460,7 @@ impl SettingsStore for DynamoStore {
         struct Stored {
             max_concurrent_jobs: u32,
         }
-        let stored: Option<Stored> = self
-            .get(&self.tables.control, ("pk", s(SETTINGS_PK)))
-            .await?;
+        let stored: Option<Stored> = self.get(&self.tables.control, ("pk", s(SETTINGS_PK))).await?;
         Ok(stored.map_or_else(Settings::default, |s| Settings {
             max_concurrent_jobs: s.max_concurrent_jobs,
         }))
@@ -516,11 +482,7 @@ impl SettingsStore for DynamoStore {
 
 #[async_trait]
 impl ExecutionStore for DynamoStore {
-    async fn create_pending(
-        &self,
-        e: &Execution,
-        idempotency: Option<(&str, i64)>,
-    ) -> Result<CreateOutcome, StoreError> {
+    async fn create_pending(&self, e: &Execution, idempotency: Option<(&str, i64)>) -> Result<CreateOutcome, StoreError> {
         let put_exec = Put::builder()
             .table_name(&self.tables.executions)
             .set_item(Some(to_item(e)?))
@@ -559,10 +521,7 @@ impl ExecutionStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(CreateOutcome::Created),
-            Err(err_)
-                if cancelled_conditions(&err_)
-                    .is_some_and(|c| c.first().copied().unwrap_or(false)) =>
-            {
+            Err(err_) if cancelled_conditions(&err_).is_some_and(|c| c.first().copied().unwrap_or(false)) => {
                 #[derive(serde::Deserialize)]
                 #[serde(rename_all = "camelCase")]
                 struct Idem {
@@ -607,8 +566,7 @@ impl ExecutionStore for DynamoStore {
                 .expression_attribute_values(":st", s(st.as_str()));
         }
         if let Some(c) = &q.cursor {
-            let key = Self::decode_cursor(c, &["id", hash_attr, "queuedAt"])
-                .ok_or_else(|| StoreError::Malformed(BAD_CURSOR.into()))?;
+            let key = Self::decode_cursor(c, &["id", hash_attr, "queuedAt"]).ok_or_else(|| StoreError::Malformed(BAD_CURSOR.into()))?;
             req = req.set_exclusive_start_key(Some(key));
         }
         let out = req.send().await.map_err(|e| err("Query", e))?;
@@ -620,10 +578,7 @@ impl ExecutionStore for DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ExecutionPage {
             executions,
-            next_cursor: out
-                .last_evaluated_key
-                .as_ref()
-                .and_then(Self::encode_cursor),
+            next_cursor: out.last_evaluated_key.as_ref().and_then(Self::encode_cursor),
         })
     }
 
@@ -668,21 +623,10 @@ impl ExecutionStore for DynamoStore {
             .send()
             .await
             .map_err(|e| err("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 
-    async fn claim(
-        &self,
-        id: &str,
-        owner: &str,
-        lease_expires_at: i64,
-        max_running: u32,
-        now: &str,
-    ) -> Result<ClaimOutcome, StoreError> {
+    async fn claim(&self, id: &str, owner: &str, lease_expires_at: i64, max_running: u32, now: &str) -> Result<ClaimOutcome, StoreError> {
         let take_slot = Update::builder()
             .table_name(&self.tables.control)
             .key("pk", s(SLOTS_PK))
@@ -696,7 +640,9 @@ impl ExecutionStore for DynamoStore {
         let claim = Update::builder()
             .table_name(&self.tables.executions)
             .key("id", s(id))
-            .update_expression("SET #st = :running, #owner = :owner, leaseExpiresAt = :lease, startedAt = :now, stage = :stage, progress = :zero")
+            .update_expression(
+                "SET #st = :running, #owner = :owner, leaseExpiresAt = :lease, startedAt = :now, stage = :stage, progress = :zero",
+            )
             .condition_expression("#st = :pending AND cancelRequested = :false")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#owner", "owner")
@@ -735,14 +681,7 @@ impl ExecutionStore for DynamoStore {
         Ok(ClaimOutcome::Claimed(Box::new(exec)))
     }
 
-    async fn renew(
-        &self,
-        id: &str,
-        owner: &str,
-        progress: u8,
-        stage: Stage,
-        lease_expires_at: i64,
-    ) -> Result<RenewOutcome, StoreError> {
+    async fn renew(&self, id: &str, owner: &str, progress: u8, stage: Stage, lease_expires_at: i64) -> Result<RenewOutcome, StoreError> {
         let result = self
             .client
             .update_item()
@@ -765,10 +704,7 @@ impl ExecutionStore for DynamoStore {
             Ok(out) => {
                 let cancel = out
                     .attributes
-                    .and_then(|a| {
-                        a.get("cancelRequested")
-                            .and_then(|v| v.as_bool().ok().copied())
-                    })
+                    .and_then(|a| a.get("cancelRequested").and_then(|v| v.as_bool().ok().copied()))
                     .unwrap_or(false);
                 Ok(if cancel {
                     RenewOutcome::CancelRequested
@@ -780,16 +716,11 @@ impl ExecutionStore for DynamoStore {
                 // Either the lease is lost, or progress would go down (a caller bug we do not
                 // let through): tell them apart by reading the row.
                 match self.get_execution(id).await? {
-                    Some(x)
-                        if x.status == ExecutionStatus::Running
-                            && x.owner.as_deref() == Some(owner) =>
-                    {
-                        Ok(if x.cancel_requested {
-                            RenewOutcome::CancelRequested
-                        } else {
-                            RenewOutcome::Continue
-                        })
-                    }
+                    Some(x) if x.status == ExecutionStatus::Running && x.owner.as_deref() == Some(owner) => Ok(if x.cancel_requested {
+                        RenewOutcome::CancelRequested
+                    } else {
+                        RenewOutcome::Continue
+                    }),
                     _ => Ok(RenewOutcome::LeaseLost),
                 }
             }
@@ -822,11 +753,7 @@ impl ExecutionStore for DynamoStore {
             .send()
             .await;
         match pending {
-            Ok(out) => {
-                return Ok(CancelOutcome::Cancelled(Box::new(from_item(
-                    out.attributes.unwrap_or_default(),
-                )?)))
-            }
+            Ok(out) => return Ok(CancelOutcome::Cancelled(Box::new(from_item(out.attributes.unwrap_or_default())?))),
             Err(e) if is_condition_failed(&e) => {}
             Err(e) => return Err(err("UpdateItem", e)),
         }
@@ -844,9 +771,7 @@ impl ExecutionStore for DynamoStore {
             .send()
             .await;
         match running {
-            Ok(out) => Ok(CancelOutcome::Requested(Box::new(from_item(
-                out.attributes.unwrap_or_default(),
-            )?))),
+            Ok(out) => Ok(CancelOutcome::Requested(Box::new(from_item(out.attributes.unwrap_or_default())?))),
             Err(e) if is_condition_failed(&e) => match self.get_execution(id).await? {
                 Some(x) => Ok(CancelOutcome::AlreadyEnded(Box::new(x))),
                 None => Ok(CancelOutcome::NotFound),
@@ -869,18 +794,10 @@ impl ExecutionStore for DynamoStore {
             .send()
             .await
             .map_err(|e| err("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect()
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 
-    async fn append_logs(
-        &self,
-        execution_id: &str,
-        entries: &[LogEntry],
-    ) -> Result<(), StoreError> {
+    async fn append_logs(&self, execution_id: &str, entries: &[LogEntry]) -> Result<(), StoreError> {
         let base = chrono::Utc::now().timestamp_micros();
         let salt: u16 = rand::random();
         let mut requests = Vec::with_capacity(entries.len());

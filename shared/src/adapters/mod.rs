@@ -11,9 +11,7 @@ pub use dynamo::DynamoStore;
 
 /// A one-line description of an SDK error: `Code: message` for service errors, the
 /// error chain otherwise (timeouts, connection failures). Raw responses stay out of logs.
-pub fn sdk_error_text<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error>(
-    e: E,
-) -> String {
+pub fn sdk_error_text<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error>(e: E) -> String {
     match (e.code(), e.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_owned(),

@@ -2,8 +2,8 @@
 //! template.yaml by a test.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use serde::Serialize;
 
@@ -158,19 +158,11 @@ fn dynamo_err(operation: &'static str, e: impl std::fmt::Display) -> StoreError 
 ///
 /// # Errors
 /// Any DynamoDB failure other than "already exists".
-pub async fn create_tables(
-    client: &aws_sdk_dynamodb::Client,
-    prefix: &str,
-) -> Result<Vec<String>, StoreError> {
+pub async fn create_tables(client: &aws_sdk_dynamodb::Client, prefix: &str) -> Result<Vec<String>, StoreError> {
     let mut created = Vec::new();
     for def in definitions() {
         let name = format!("{prefix}-{}", def.suffix);
-        let exists = client
-            .describe_table()
-            .table_name(&name)
-            .send()
-            .await
-            .is_ok();
+        let exists = client.describe_table().table_name(&name).send().await.is_ok();
         if !exists {
             let mut attrs = vec![def.hash_key];
             let mut req = client
@@ -186,18 +178,13 @@ pub async fn create_tables(
                 let mut g = GlobalSecondaryIndex::builder()
                     .index_name(idx.name)
                     .key_schema(key(idx.hash_key, KeyType::Hash))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    );
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build());
                 attrs.push(idx.hash_key);
                 if let Some(r) = idx.range_key {
                     g = g.key_schema(key(r, KeyType::Range));
                     attrs.push(r);
                 }
-                req = req
-                    .global_secondary_indexes(g.build().map_err(|e| dynamo_err("CreateTable", e))?);
+                req = req.global_secondary_indexes(g.build().map_err(|e| dynamo_err("CreateTable", e))?);
             }
             attrs.sort_unstable();
             attrs.dedup();
@@ -207,14 +194,9 @@ pub async fn create_tables(
             match req.send().await {
                 Ok(_) => created.push(name.clone()),
                 Err(e) => {
-                    let already = e
-                        .as_service_error()
-                        .is_some_and(|s| s.is_resource_in_use_exception());
+                    let already = e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception());
                     if !already {
-                        return Err(dynamo_err(
-                            "CreateTable",
-                            crate::adapters::sdk_error_text(e),
-                        ));
+                        return Err(dynamo_err("CreateTable", crate::adapters::sdk_error_text(e)));
                     }
                 }
             }
@@ -233,8 +215,7 @@ pub async fn create_tables(
                 .is_some_and(|s| {
                     matches!(
                         s,
-                        aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled
-                            | aws_sdk_dynamodb::types::TimeToLiveStatus::Enabling
+                        aws_sdk_dynamodb::types::TimeToLiveStatus::Enabled | aws_sdk_dynamodb::types::TimeToLiveStatus::Enabling
                     )
                 });
             if !enabled {
@@ -250,9 +231,7 @@ pub async fn create_tables(
                     )
                     .send()
                     .await
-                    .map_err(|e| {
-                        dynamo_err("UpdateTimeToLive", crate::adapters::sdk_error_text(e))
-                    })?;
+                    .map_err(|e| dynamo_err("UpdateTimeToLive", crate::adapters::sdk_error_text(e)))?;
             }
         }
     }
@@ -275,10 +254,7 @@ async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<()
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Err(dynamo_err(
-        "DescribeTable",
-        format!("table {name} did not become active"),
-    ))
+    Err(dynamo_err("DescribeTable", format!("table {name} did not become active")))
 }
 
 /// Creates the bucket (if missing) with versioning, encryption and public access blocked.
@@ -286,35 +262,25 @@ async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<()
 /// # Errors
 /// Any S3 failure other than "already owned by you".
 pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, StoreError> {
-    let s3err = |operation, e: String| StoreError::S3 {
-        operation,
-        message: e,
-    };
+    let s3err = |operation, e: String| StoreError::S3 { operation, message: e };
     if client.head_bucket().bucket(bucket).send().await.is_ok() {
         return Ok(false);
     }
     if let Err(e) = client.create_bucket().bucket(bucket).send().await {
-        let owned = e
-            .as_service_error()
-            .is_some_and(|s| s.is_bucket_already_owned_by_you());
+        let owned = e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you());
         if !owned {
             return Err(s3err("CreateBucket", crate::adapters::sdk_error_text(e)));
         }
         return Ok(false);
     }
     use aws_sdk_s3::types::{
-        BucketVersioningStatus, PublicAccessBlockConfiguration, ServerSideEncryption,
-        ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-        VersioningConfiguration,
+        BucketVersioningStatus, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+        ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
     };
     client
         .put_bucket_versioning()
         .bucket(bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
         .send()
         .await
         .map_err(|e| s3err("PutBucketVersioning", crate::adapters::sdk_error_text(e)))?;

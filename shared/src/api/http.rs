@@ -14,9 +14,8 @@ use super::service::CairnService;
 use crate::config::Config;
 use crate::error::{ApiError, AuthError};
 use crate::model::key::{hash_key, parse_duration_seconds};
-use crate::model::{
-    parse_json_body, ApiKey, DestinationSpec, ExecutionStatus, JobSpec, Permission, Trigger,
-};
+use crate::model::HookSpec;
+use crate::model::{parse_json_body, ApiKey, DestinationSpec, ExecutionStatus, JobSpec, Permission, Trigger};
 use crate::store::{ExecutionQuery, RateLimiter};
 use crate::time;
 
@@ -74,17 +73,11 @@ impl HttpApi {
         .await
     }
 
-    async fn handle_inner(
-        &self,
-        function: Function,
-        req: &ApiRequest,
-    ) -> Result<ApiResponse, ApiError> {
+    async fn handle_inner(&self, function: Function, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         let resolved = resolve(&req.method, &req.path);
         // Health checks (load balancers, uptime probes) are not counted; everything else,
         // unknown routes included, is.
-        let is_health = resolved
-            .as_ref()
-            .is_ok_and(|r| r.operation == Operation::Health);
+        let is_health = resolved.as_ref().is_ok_and(|r| r.operation == Operation::Health);
         if !is_health {
             self.check_rate(req).await?;
         }
@@ -123,27 +116,16 @@ impl HttpApi {
         let retry_after = u64::try_from((window + 1) * 60 - now).unwrap_or(1).max(1);
         let hits = self
             .limiter
-            .hit(
-                &format!("{}#{class}#{window}", req.source_ip),
-                (window + 2) * 60,
-            )
+            .hit(&format!("{}#{class}#{window}", req.source_ip), (window + 2) * 60)
             .await?;
         if hits > u64::from(limit) {
             warn!(source_ip = %req.source_ip, class, hits, "rate limited");
-            return Err(ApiError::RateLimited {
-                limit,
-                class,
-                retry_after,
-            });
+            return Err(ApiError::RateLimited { limit, class, retry_after });
         }
         Ok(())
     }
 
-    async fn authorise(
-        &self,
-        req: &ApiRequest,
-        permission: Permission,
-    ) -> Result<ApiKey, ApiError> {
+    async fn authorise(&self, req: &ApiRequest, permission: Permission) -> Result<ApiKey, ApiError> {
         let header = req
             .authorization
             .as_deref()
@@ -159,22 +141,12 @@ impl HttpApi {
             return Err(AuthError::Invalid.into());
         }
         let hash = hash_key(token);
-        let key = self
-            .service
-            .keys
-            .key_by_hash(&hash)
-            .await?
-            .ok_or(AuthError::Invalid)?;
+        let key = self.service.keys.key_by_hash(&hash).await?.ok_or(AuthError::Invalid)?;
         if !key.enabled {
             return Err(AuthError::Disabled.into());
         }
         let now = time::now();
-        if key
-            .expires_at
-            .as_deref()
-            .and_then(time::parse_iso)
-            .is_some_and(|exp| exp <= now)
-        {
+        if key.expires_at.as_deref().and_then(time::parse_iso).is_some_and(|exp| exp <= now) {
             return Err(AuthError::Expired.into());
         }
         if !key.has(permission) {
@@ -186,133 +158,104 @@ impl HttpApi {
         Ok(key)
     }
 
-    async fn dispatch(
-        &self,
-        op: Operation,
-        req: &ApiRequest,
-        key: Option<&ApiKey>,
-    ) -> Result<ApiResponse, ApiError> {
+    async fn dispatch(&self, op: Operation, req: &ApiRequest, key: Option<&ApiKey>) -> Result<ApiResponse, ApiError> {
         let svc = &self.service;
         let key_name = key.map(|k| k.name.clone()).unwrap_or_default();
         Ok(match op {
-            Operation::Health => ApiResponse::ok(
-                200,
-                json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
-            ),
+            Operation::Health => ApiResponse::ok(200, json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})),
             Operation::RunJob(id) => {
-                let idem = req
-                    .idempotency_key
-                    .as_deref()
-                    .map(validate_idempotency_key)
-                    .transpose()?;
-                let t = svc
-                    .run_job(&id, Trigger::Api { key: key_name }, idem)
-                    .await?;
+                let idem = req.idempotency_key.as_deref().map(validate_idempotency_key).transpose()?;
+                let t = svc.run_job(&id, Trigger::Api { key: key_name }, idem).await?;
                 ApiResponse::ok(200, json!({"executionId": t.execution_id}))
             }
             Operation::GetExecution(id) => {
                 let include_logs = bool_param(req, "includeLogs")?;
                 ApiResponse::data(200, svc.get_execution(&id, include_logs).await?)
             }
-            Operation::ListJobs => ApiResponse::data(
-                200,
-                serde_json::to_value(svc.list_jobs().await?).unwrap_or_default(),
-            ),
-            Operation::GetJob(id) => ApiResponse::data(
-                200,
-                serde_json::to_value(svc.get_job(&id).await?).unwrap_or_default(),
-            ),
+            Operation::ListJobs => ApiResponse::data(200, serde_json::to_value(svc.list_jobs().await?).unwrap_or_default()),
+            Operation::GetJob(id) => ApiResponse::data(200, serde_json::to_value(svc.get_job(&id).await?).unwrap_or_default()),
             Operation::ListExecutions => {
                 let q = execution_query(req)?;
                 let page = svc.list_executions(&q).await?;
-                let data: Vec<Value> = page
-                    .executions
-                    .iter()
-                    .map(crate::model::Execution::to_api)
-                    .collect();
+                let data: Vec<Value> = page.executions.iter().map(crate::model::Execution::to_api).collect();
                 ApiResponse::ok(200, json!({"data": data, "nextCursor": page.next_cursor}))
             }
             Operation::CreateJob => ApiResponse::data(
                 201,
-                serde_json::to_value(
-                    svc.create_job(parse_json_body::<JobSpec>(&req.body)?)
-                        .await?,
-                )
-                .unwrap_or_default(),
+                serde_json::to_value(svc.create_job(parse_json_body::<JobSpec>(&req.body)?).await?).unwrap_or_default(),
             ),
             Operation::UpdateJob(id) => ApiResponse::data(
                 200,
-                serde_json::to_value(
-                    svc.update_job(&id, parse_json_body::<JobSpec>(&req.body)?)
-                        .await?,
-                )
-                .unwrap_or_default(),
+                serde_json::to_value(svc.update_job(&id, parse_json_body::<JobSpec>(&req.body)?).await?).unwrap_or_default(),
             ),
             Operation::DeleteJob(id) => {
                 svc.delete_job(&id).await?;
                 ApiResponse::ok(200, json!({}))
             }
-            Operation::EnableJob(id) => ApiResponse::data(
-                200,
-                serde_json::to_value(svc.set_job_enabled(&id, true).await?).unwrap_or_default(),
-            ),
+            Operation::EnableJob(id) => {
+                ApiResponse::data(200, serde_json::to_value(svc.set_job_enabled(&id, true).await?).unwrap_or_default())
+            }
             Operation::DisableJob(id) => ApiResponse::data(
                 200,
                 serde_json::to_value(svc.set_job_enabled(&id, false).await?).unwrap_or_default(),
             ),
-            Operation::ListDestinations => ApiResponse::data(
-                200,
-                serde_json::to_value(svc.list_destinations().await?).unwrap_or_default(),
-            ),
+            Operation::ListDestinations => ApiResponse::data(200, serde_json::to_value(svc.list_destinations().await?).unwrap_or_default()),
             Operation::CreateDestination => ApiResponse::data(
                 201,
-                serde_json::to_value(
-                    svc.create_destination(parse_json_body::<DestinationSpec>(&req.body)?)
-                        .await?,
-                )
-                .unwrap_or_default(),
+                serde_json::to_value(svc.create_destination(parse_json_body::<DestinationSpec>(&req.body)?).await?).unwrap_or_default(),
             ),
             Operation::DeleteDestination(id) => {
                 svc.delete_destination(&id).await?;
                 ApiResponse::ok(200, json!({}))
             }
-            Operation::ListKeys => ApiResponse::data(
-                200,
-                Value::Array(svc.list_keys().await?.iter().map(ApiKey::to_api).collect()),
-            ),
+            Operation::ListKeys => ApiResponse::data(200, Value::Array(svc.list_keys().await?.iter().map(ApiKey::to_api).collect())),
             Operation::CreateKey => {
                 let body: CreateKeyBody = parse_json_body(&req.body)?;
                 let perms = crate::model::Permission::parse_list(&body.permissions.join(","))?;
-                let expires = body
-                    .expires_in
-                    .as_deref()
-                    .map(parse_duration_seconds)
-                    .transpose()?;
+                let expires = body.expires_in.as_deref().map(parse_duration_seconds).transpose()?;
                 let k = svc.create_key(body.name, perms, expires).await?;
                 let mut data = k.stored.to_api();
                 data["key"] = json!(k.secret);
                 ApiResponse::data(201, data)
             }
-            Operation::EnableKey(id) => {
-                ApiResponse::data(200, svc.set_key_enabled(&id, true).await?.to_api())
-            }
-            Operation::DisableKey(id) => {
-                ApiResponse::data(200, svc.set_key_enabled(&id, false).await?.to_api())
-            }
+            Operation::EnableKey(id) => ApiResponse::data(200, svc.set_key_enabled(&id, true).await?.to_api()),
+            Operation::DisableKey(id) => ApiResponse::data(200, svc.set_key_enabled(&id, false).await?.to_api()),
             Operation::DeleteKey(id) => {
                 svc.delete_key(&id).await?;
                 ApiResponse::ok(200, json!({}))
             }
-            Operation::CancelExecution(id) => {
-                ApiResponse::data(200, svc.cancel_execution(&id).await?.to_api())
+            Operation::ListHooks => ApiResponse::data(200, serde_json::to_value(svc.list_hooks().await?).unwrap_or_default()),
+            Operation::CreateHook => ApiResponse::data(
+                201,
+                serde_json::to_value(svc.create_hook(parse_json_body::<HookSpec>(&req.body)?).await?).unwrap_or_default(),
+            ),
+            Operation::GetHook(id) => ApiResponse::data(200, serde_json::to_value(svc.get_hook(&id).await?).unwrap_or_default()),
+            Operation::UpdateHook(id) => ApiResponse::data(
+                200,
+                serde_json::to_value(svc.update_hook(&id, parse_json_body::<HookSpec>(&req.body)?).await?).unwrap_or_default(),
+            ),
+            Operation::DeleteHook(id) => {
+                svc.delete_hook(&id).await?;
+                ApiResponse::ok(200, json!({}))
             }
+            Operation::EnableHook(id) => ApiResponse::data(
+                200,
+                serde_json::to_value(svc.set_hook_enabled(&id, true).await?).unwrap_or_default(),
+            ),
+            Operation::DisableHook(id) => ApiResponse::data(
+                200,
+                serde_json::to_value(svc.set_hook_enabled(&id, false).await?).unwrap_or_default(),
+            ),
+            Operation::CancelExecution(id) => ApiResponse::data(200, svc.cancel_execution(&id).await?.to_api()),
         })
     }
 }
 
 fn validate_idempotency_key(k: &str) -> Result<&str, ApiError> {
     if k.is_empty() || k.len() > 128 || !k.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::BadRequest("Invalid header 'Idempotency-Key': use 1 to 128 printable ASCII characters without spaces".into()));
+        return Err(ApiError::BadRequest(
+            "Invalid header 'Idempotency-Key': use 1 to 128 printable ASCII characters without spaces".into(),
+        ));
     }
     Ok(k)
 }
@@ -332,7 +275,9 @@ fn execution_query(req: &ApiRequest) -> Result<ExecutionQuery, ApiError> {
         .query_param("status")
         .map(|s| {
             ExecutionStatus::parse(s).ok_or_else(|| {
-                ApiError::BadRequest(format!("Invalid query parameter 'status': '{s}' is not one of Pending, Running, Success, Partial, Failed, Cancelled"))
+                ApiError::BadRequest(format!(
+                    "Invalid query parameter 'status': '{s}' is not one of Pending, Running, Success, Partial, Failed, Cancelled"
+                ))
             })
         })
         .transpose()?;
@@ -342,20 +287,11 @@ fn execution_query(req: &ApiRequest) -> Result<ExecutionQuery, ApiError> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "Invalid query parameter 'limit': expected 1 to 100, got '{l}'"
-                ))
-            })?,
+            .ok_or_else(|| ApiError::BadRequest(format!("Invalid query parameter 'limit': expected 1 to 100, got '{l}'")))?,
     };
     let job_id = req.query_param("jobId").map(str::to_owned);
-    if job_id
-        .as_deref()
-        .is_some_and(|j| j.is_empty() || j.len() > 64)
-    {
-        return Err(ApiError::BadRequest(
-            "Invalid query parameter 'jobId'".into(),
-        ));
+    if job_id.as_deref().is_some_and(|j| j.is_empty() || j.len() > 64) {
+        return Err(ApiError::BadRequest("Invalid query parameter 'jobId'".into()));
     }
     Ok(ExecutionQuery {
         job_id,

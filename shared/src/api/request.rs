@@ -20,25 +20,14 @@ pub struct ApiRequest {
 impl ApiRequest {
     /// The first value of a query parameter.
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Translates an API Gateway (HTTP API, payload 2.0) request.
     pub fn from_lambda(request: &lambda_http::Request) -> Self {
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let (source_ip, gateway_request_id) = match request.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => {
-                (ctx.http.source_ip.clone(), ctx.request_id.clone())
-            }
+            Some(RequestContext::ApiGatewayV2(ctx)) => (ctx.http.source_ip.clone(), ctx.request_id.clone()),
             _ => (None, None),
         };
         let request_id = gateway_request_id
@@ -47,18 +36,10 @@ impl ApiRequest {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let query = request
             .query_string_parameters_ref()
-            .map(|q| {
-                q.iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect()
-            })
+            .map(|q| q.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
             .unwrap_or_default();
         let path = request.raw_http_path();
-        let path = if path.is_empty() {
-            request.uri().path()
-        } else {
-            path
-        };
+        let path = if path.is_empty() { request.uri().path() } else { path };
         Self {
             method: request.method().as_str().to_owned(),
             path: path.to_owned(),

@@ -40,13 +40,11 @@ impl ApiResponse {
         for (name, value) in &self.headers {
             builder = builder.header(*name, value);
         }
-        builder
-            .body(lambda_http::Body::Text(self.body.to_string()))
-            .unwrap_or_else(|_| {
-                lambda_http::Response::new(lambda_http::Body::Text(
-                    r#"{"success":false,"error":"response build failed"}"#.into(),
-                ))
-            })
+        builder.body(lambda_http::Body::Text(self.body.to_string())).unwrap_or_else(|_| {
+            lambda_http::Response::new(lambda_http::Body::Text(
+                r#"{"success":false,"error":"response build failed"}"#.into(),
+            ))
+        })
     }
 }
 
@@ -71,9 +69,5 @@ pub fn error_response(e: &ApiError, request_id: &str) -> ApiResponse {
         }
         _ => json!({"success": false, "error": e.to_string()}),
     };
-    ApiResponse {
-        status,
-        body,
-        headers,
-    }
+    ApiResponse { status, body, headers }
 }

@@ -47,6 +47,13 @@ pub enum Operation {
     DisableKey(String),
     DeleteKey(String),
     CancelExecution(String),
+    ListHooks,
+    CreateHook,
+    GetHook(String),
+    UpdateHook(String),
+    DeleteHook(String),
+    EnableHook(String),
+    DisableHook(String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -129,14 +136,9 @@ pub const ROUTES: &[RouteDef] = &[
         Some(Permission::HistoryRead),
         |_| Operation::ListExecutions
     ),
-    route!(
-        "GET",
-        "/api/health",
-        &[Lit("api"), Lit("health")],
-        List,
-        None,
-        |_| Operation::Health
-    ),
+    route!("GET", "/api/health", &[Lit("api"), Lit("health")], List, None, |_| {
+        Operation::Health
+    }),
     route!(
         "POST",
         "/api/jobs",
@@ -249,6 +251,62 @@ pub const ROUTES: &[RouteDef] = &[
         Some(Permission::JobsExecute),
         |p| Operation::CancelExecution(param(p))
     ),
+    route!(
+        "GET",
+        "/api/hooks",
+        &[Lit("api"), Lit("hooks")],
+        Manage,
+        Some(Permission::JobsRead),
+        |_| Operation::ListHooks
+    ),
+    route!(
+        "POST",
+        "/api/hooks",
+        &[Lit("api"), Lit("hooks")],
+        Manage,
+        Some(Permission::HooksWrite),
+        |_| Operation::CreateHook
+    ),
+    route!(
+        "GET",
+        "/api/hooks/{id}",
+        &[Lit("api"), Lit("hooks"), Param],
+        Manage,
+        Some(Permission::JobsRead),
+        |p| Operation::GetHook(param(p))
+    ),
+    route!(
+        "PUT",
+        "/api/hooks/{id}",
+        &[Lit("api"), Lit("hooks"), Param],
+        Manage,
+        Some(Permission::HooksWrite),
+        |p| Operation::UpdateHook(param(p))
+    ),
+    route!(
+        "DELETE",
+        "/api/hooks/{id}",
+        &[Lit("api"), Lit("hooks"), Param],
+        Manage,
+        Some(Permission::HooksWrite),
+        |p| Operation::DeleteHook(param(p))
+    ),
+    route!(
+        "POST",
+        "/api/hooks/{id}/enable",
+        &[Lit("api"), Lit("hooks"), Param, Lit("enable")],
+        Manage,
+        Some(Permission::HooksWrite),
+        |p| Operation::EnableHook(param(p))
+    ),
+    route!(
+        "POST",
+        "/api/hooks/{id}/disable",
+        &[Lit("api"), Lit("hooks"), Param, Lit("disable")],
+        Manage,
+        Some(Permission::HooksWrite),
+        |p| Operation::DisableHook(param(p))
+    ),
 ];
 
 /// A route found for a request.
@@ -280,10 +338,7 @@ fn matches(def: &RouteDef, parts: &[&str]) -> Option<Option<String>> {
 /// 404 for an unknown path, 405 (naming the allowed methods) for a known path with
 /// another method, 400 for a path parameter that is not a plausible id.
 pub fn resolve(method: &str, path: &str) -> Result<Resolved, ApiError> {
-    let trimmed = path
-        .strip_suffix('/')
-        .filter(|p| !p.is_empty())
-        .unwrap_or(path);
+    let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
     let parts: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
     let mut allowed = Vec::new();
     for def in ROUTES {
@@ -313,12 +368,7 @@ pub fn resolve(method: &str, path: &str) -> Result<Resolved, ApiError> {
 
 /// Ids are UUIDs or similar: 1 to 64 of letters, digits, '-' and '_'.
 fn check_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(ApiError::BadRequest(
             "Invalid id in path: use 1 to 64 letters, digits, '-' or '_'".into(),
         ));
@@ -335,18 +385,9 @@ mod tests {
         let r = resolve("POST", "/api/jobs/abc-1/run").unwrap();
         assert_eq!(r.operation, Operation::RunJob("abc-1".into()));
         assert_eq!(r.def.function, Function::Run);
-        assert_eq!(
-            resolve("GET", "/api/executions/x").unwrap().def.function,
-            Function::Poll
-        );
-        assert_eq!(
-            resolve("GET", "/api/jobs").unwrap().def.function,
-            Function::List
-        );
-        assert_eq!(
-            resolve("GET", "/api/jobs/").unwrap().operation,
-            Operation::ListJobs
-        );
+        assert_eq!(resolve("GET", "/api/executions/x").unwrap().def.function, Function::Poll);
+        assert_eq!(resolve("GET", "/api/jobs").unwrap().def.function, Function::List);
+        assert_eq!(resolve("GET", "/api/jobs/").unwrap().operation, Operation::ListJobs);
     }
 
     #[test]

@@ -8,12 +8,13 @@ use tracing::{info, warn};
 
 use crate::error::{ApiError, StoreError};
 use crate::model::{
-    new_id, ApiKey, Destination, DestinationSpec, Execution, ExecutionType, FieldError, Job,
-    JobSpec, LogEntry, LogLevel, NewKey, Permission, Settings, Stage, Trigger,
+    new_id, ApiKey, Destination, DestinationSpec, Execution, ExecutionType, FieldError, Hook, HookRules, HookSpec, Job, JobSpec, LogEntry,
+    LogLevel, NewKey, Permission, Settings, Stage, Trigger,
 };
+use crate::store::HookRepository;
 use crate::store::{
-    CancelOutcome, CreateOutcome, DestinationRepository, Dispatcher, ExecutionPage, ExecutionQuery,
-    ExecutionStore, JobRepository, KeyStore, SettingsStore,
+    CancelOutcome, CreateOutcome, DestinationRepository, Dispatcher, ExecutionPage, ExecutionQuery, ExecutionStore, JobRepository,
+    KeyStore, SettingsStore,
 };
 use crate::time;
 
@@ -28,13 +29,20 @@ pub struct CairnService {
     pub keys: Arc<dyn KeyStore>,
     pub executions: Arc<dyn ExecutionStore>,
     pub settings: Arc<dyn SettingsStore>,
+    pub hooks: Arc<dyn HookRepository>,
     pub dispatcher: Arc<dyn Dispatcher>,
+    /// Where hook scripts may live: checked when a hook is created or changed.
+    pub hook_rules: HookRules,
 }
 
 impl std::fmt::Debug for CairnService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CairnService").finish_non_exhaustive()
     }
+}
+
+fn hook_not_found() -> ApiError {
+    ApiError::NotFound("Hook not found".into())
 }
 
 /// The result of triggering a job.
@@ -49,11 +57,7 @@ impl CairnService {
     async fn check_destinations(&self, spec: &JobSpec) -> Result<(), ApiError> {
         for (i, id) in spec.destinations.iter().enumerate() {
             if self.destinations.get_destination(id).await?.is_none() {
-                return Err(FieldError::new(
-                    format!("destinations[{i}]"),
-                    format!("no destination with id '{id}'"),
-                )
-                .into());
+                return Err(FieldError::new(format!("destinations[{i}]"), format!("no destination with id '{id}'")).into());
             }
         }
         Ok(())
@@ -91,10 +95,7 @@ impl CairnService {
     /// # Errors
     /// 404 `Job not found`.
     pub async fn get_job(&self, id: &str) -> Result<Job, ApiError> {
-        self.jobs
-            .get_job(id)
-            .await?
-            .ok_or_else(ApiError::job_not_found)
+        self.jobs.get_job(id).await?.ok_or_else(ApiError::job_not_found)
     }
 
     /// # Errors
@@ -169,16 +170,9 @@ impl CairnService {
     ///
     /// # Errors
     /// 400 for a bad name or expiry.
-    pub async fn create_key(
-        &self,
-        name: String,
-        permissions: Vec<Permission>,
-        expires_in_secs: Option<i64>,
-    ) -> Result<NewKey, ApiError> {
+    pub async fn create_key(&self, name: String, permissions: Vec<Permission>, expires_in_secs: Option<i64>) -> Result<NewKey, ApiError> {
         if permissions.is_empty() {
-            return Err(
-                FieldError::new("permissions", "at least one permission is required").into(),
-            );
+            return Err(FieldError::new("permissions", "at least one permission is required").into());
         }
         let now = time::now();
         let expires_at = expires_in_secs.map(|s| time::iso(now + chrono::Duration::seconds(s)));
@@ -220,18 +214,10 @@ impl CairnService {
     ///
     /// # Errors
     /// 404 `Job not found`, 409 when the job is disabled.
-    pub async fn run_job(
-        &self,
-        job_id: &str,
-        trigger: Trigger,
-        idempotency_key: Option<&str>,
-    ) -> Result<Triggered, ApiError> {
+    pub async fn run_job(&self, job_id: &str, trigger: Trigger, idempotency_key: Option<&str>) -> Result<Triggered, ApiError> {
         let job = self.get_job(job_id).await?;
         if !job.enabled {
-            return Err(ApiError::Conflict(format!(
-                "Job '{}' is disabled; enable it to run it",
-                job.name
-            )));
+            return Err(ApiError::Conflict(format!("Job '{}' is disabled; enable it to run it", job.name)));
         }
         let now = time::now();
         let execution = Execution::pending(
@@ -284,11 +270,7 @@ impl CairnService {
     /// # Errors
     /// 404 `Execution not found`.
     pub async fn get_execution(&self, id: &str, include_logs: bool) -> Result<Value, ApiError> {
-        let e = self
-            .executions
-            .get_execution(id)
-            .await?
-            .ok_or_else(ApiError::execution_not_found)?;
+        let e = self.executions.get_execution(id).await?.ok_or_else(ApiError::execution_not_found)?;
         let mut v = e.to_api();
         if e.status == crate::model::ExecutionStatus::Pending {
             v["queuePosition"] = json!(self.executions.queue_position(&e).await?);
@@ -302,15 +284,12 @@ impl CairnService {
     /// # Errors
     /// 400 for a cursor this API did not issue.
     pub async fn list_executions(&self, q: &ExecutionQuery) -> Result<ExecutionPage, ApiError> {
-        self.executions
-            .list_executions(q)
-            .await
-            .map_err(|e| match e {
-                StoreError::Malformed(m) if m == crate::adapters::dynamo::BAD_CURSOR => {
-                    ApiError::BadRequest(format!("Invalid query parameter 'cursor': {m}"))
-                }
-                other => other.into(),
-            })
+        self.executions.list_executions(q).await.map_err(|e| match e {
+            StoreError::Malformed(m) if m == crate::adapters::dynamo::BAD_CURSOR => {
+                ApiError::BadRequest(format!("Invalid query parameter 'cursor': {m}"))
+            }
+            other => other.into(),
+        })
     }
 
     /// Cancels a Pending execution at once, or asks a Running one to stop.
@@ -318,11 +297,7 @@ impl CairnService {
     /// # Errors
     /// 404 when unknown, 409 when it already ended.
     pub async fn cancel_execution(&self, id: &str) -> Result<Execution, ApiError> {
-        match self
-            .executions
-            .request_cancel(id, &time::iso(time::now()))
-            .await?
-        {
+        match self.executions.request_cancel(id, &time::iso(time::now())).await? {
             CancelOutcome::Cancelled(e) => {
                 let entry = LogEntry {
                     timestamp: time::iso(time::now()),
@@ -341,6 +316,65 @@ impl CairnService {
                 e.status.as_str()
             ))),
             CancelOutcome::NotFound => Err(ApiError::execution_not_found()),
+        }
+    }
+
+    /// Validates (the script must resolve inside the hooks directory) and stores a hook.
+    ///
+    /// # Errors
+    /// 400 naming the field and why.
+    pub async fn create_hook(&self, spec: HookSpec) -> Result<Hook, ApiError> {
+        spec.validate(&self.hook_rules)?;
+        let hook = Hook::from_spec(new_id(), spec, &time::iso(time::now()));
+        self.hooks.create_hook(&hook).await?;
+        info!(hook_id = %hook.id, name = %hook.name, script = %hook.script, "hook created");
+        Ok(hook)
+    }
+
+    /// # Errors
+    /// 404 when unknown, 400 for an invalid spec.
+    pub async fn update_hook(&self, id: &str, spec: HookSpec) -> Result<Hook, ApiError> {
+        let existing = self.get_hook(id).await?;
+        spec.validate(&self.hook_rules)?;
+        let mut hook = Hook::from_spec(existing.id, spec, &time::iso(time::now()));
+        hook.created_at = existing.created_at;
+        if !self.hooks.replace_hook(&hook).await? {
+            return Err(hook_not_found());
+        }
+        Ok(hook)
+    }
+
+    /// # Errors
+    /// 404 when unknown.
+    pub async fn get_hook(&self, id: &str) -> Result<Hook, ApiError> {
+        self.hooks.get_hook(id).await?.ok_or_else(hook_not_found)
+    }
+
+    /// # Errors
+    /// Store failures.
+    pub async fn list_hooks(&self) -> Result<Vec<Hook>, ApiError> {
+        Ok(self.hooks.list_hooks().await?)
+    }
+
+    /// # Errors
+    /// 404 when unknown.
+    pub async fn set_hook_enabled(&self, id: &str, enabled: bool) -> Result<Hook, ApiError> {
+        let mut hook = self.get_hook(id).await?;
+        hook.enabled = enabled;
+        hook.updated_at = time::iso(time::now());
+        if !self.hooks.replace_hook(&hook).await? {
+            return Err(hook_not_found());
+        }
+        Ok(hook)
+    }
+
+    /// # Errors
+    /// 404 when unknown.
+    pub async fn delete_hook(&self, id: &str) -> Result<(), ApiError> {
+        if self.hooks.delete_hook(id).await? {
+            Ok(())
+        } else {
+            Err(hook_not_found())
         }
     }
 

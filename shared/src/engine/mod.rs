@@ -32,17 +32,9 @@ pub enum EngineError {
     #[error("cancelled")]
     Cancelled,
     #[error("upload to s3://{bucket}/{key} failed: {message}")]
-    Upload {
-        bucket: String,
-        key: String,
-        message: String,
-    },
+    Upload { bucket: String, key: String, message: String },
     #[error("verification of s3://{bucket}/{key} failed: {message}")]
-    Verify {
-        bucket: String,
-        key: String,
-        message: String,
-    },
+    Verify { bucket: String, key: String, message: String },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -35,9 +35,7 @@ pub fn to_delete(policy: &Retention, backups: &[Candidate]) -> Vec<String> {
         }
     };
     bucketed(policy.keep_daily, &|t| (t.year(), t.ordinal()));
-    bucketed(policy.keep_weekly, &|t| {
-        (t.iso_week().year(), t.iso_week().week())
-    });
+    bucketed(policy.keep_weekly, &|t| (t.iso_week().year(), t.iso_week().week()));
     bucketed(policy.keep_monthly, &|t| (t.year(), t.month()));
     sorted
         .iter()
@@ -60,11 +58,7 @@ mod tests {
 
     #[test]
     fn keep_last_keeps_the_newest() {
-        let all = vec![
-            c("a", 2026, 1, 1, 0),
-            c("b", 2026, 1, 2, 0),
-            c("c", 2026, 1, 3, 0),
-        ];
+        let all = vec![c("a", 2026, 1, 1, 0), c("b", 2026, 1, 2, 0), c("c", 2026, 1, 3, 0)];
         let policy = Retention {
             keep_last: Some(2),
             ..Default::default()

@@ -127,9 +127,7 @@ impl<R: io::Read> io::Read for CountingReader<R> {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
         }
         let n = self.inner.read(buf)?;
-        self.signals
-            .input_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
+        self.signals.input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -149,14 +147,8 @@ mod tests {
         while let Ok(p) = rx.try_recv() {
             parts.push(p);
         }
-        assert_eq!(
-            parts.iter().map(|p| p.data.len()).collect::<Vec<_>>(),
-            vec![10, 10, 5]
-        );
-        assert_eq!(
-            parts.iter().map(|p| p.number).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
+        assert_eq!(parts.iter().map(|p| p.data.len()).collect::<Vec<_>>(), vec![10, 10, 5]);
+        assert_eq!(parts.iter().map(|p| p.number).collect::<Vec<_>>(), vec![1, 2, 3]);
         let joined: Vec<u8> = parts.iter().flat_map(|p| p.data.to_vec()).collect();
         assert_eq!(joined, data);
         assert_eq!(summary.sha256, hex::encode(Sha256::digest(&data)));
@@ -165,10 +157,7 @@ mod tests {
         for p in &parts {
             md5s.extend_from_slice(&Md5::digest(&p.data));
         }
-        assert_eq!(
-            summary.multipart_etag,
-            format!("{}-3", hex::encode(Md5::digest(&md5s)))
-        );
+        assert_eq!(summary.multipart_etag, format!("{}-3", hex::encode(Md5::digest(&md5s))));
     }
 
     #[test]

@@ -62,12 +62,7 @@ pub fn object_name(item_name: &str, source: &Source) -> String {
 
 /// The total size of a directory source's files, for progress; `None` for other sources.
 pub fn known_size(source: &Source) -> Option<u64> {
-    let Source::Directory {
-        path,
-        include,
-        exclude,
-    } = source
-    else {
+    let Source::Directory { path, include, exclude } = source else {
         return None;
     };
     let (inc, exc) = (globs(include).ok()?, globs(exclude).ok()?);
@@ -91,16 +86,8 @@ pub fn known_size(source: &Source) -> Option<u64> {
 /// [`EngineError::Source`] with a readable reason, [`EngineError::Cancelled`].
 pub fn produce<W: Write>(source: &Source, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
     let result = match source {
-        Source::Directory {
-            path,
-            include,
-            exclude,
-        } => archive_directory(Path::new(path), include, exclude, out, ctx),
-        Source::Postgres {
-            url,
-            password_env,
-            format,
-        } => {
+        Source::Directory { path, include, exclude } => archive_directory(Path::new(path), include, exclude, out, ctx),
+        Source::Postgres { url, password_env, format } => {
             let format = match format {
                 Some(DumpFormat::Plain) => "--format=plain",
                 _ => "--format=custom",
@@ -111,24 +98,15 @@ pub fn produce<W: Write>(source: &Source, out: W, ctx: &SourceContext) -> Result
                 format.to_owned(),
                 format!("--dbname={url}"),
             ];
-            let env = password_env
-                .as_deref()
-                .map(|v| secret_env(v, "PGPASSWORD"))
-                .transpose()?;
+            let env = password_env.as_deref().map(|v| secret_env(v, "PGPASSWORD")).transpose()?;
             run_command(&argv, env, DEFAULT_COMMAND_TIMEOUT, out, ctx)
         }
         Source::Mysql { url, password_env } => {
             let argv = mysqldump_argv(url)?;
-            let env = password_env
-                .as_deref()
-                .map(|v| secret_env(v, "MYSQL_PWD"))
-                .transpose()?;
+            let env = password_env.as_deref().map(|v| secret_env(v, "MYSQL_PWD")).transpose()?;
             run_command(&argv, env, DEFAULT_COMMAND_TIMEOUT, out, ctx)
         }
-        Source::Command {
-            argv,
-            timeout_seconds,
-        } => run_command(
+        Source::Command { argv, timeout_seconds } => run_command(
             argv,
             None,
             timeout_seconds.map_or(DEFAULT_COMMAND_TIMEOUT, Duration::from_secs),
@@ -164,11 +142,9 @@ pub fn produce<W: Write>(source: &Source, out: W, ctx: &SourceContext) -> Result
 /// Reads the password from the runner's environment variable `var` and hands it to the
 /// dump tool as `target` (never in argv).
 fn secret_env(var: &str, target: &'static str) -> Result<(&'static str, String), EngineError> {
-    std::env::var(var).map(|v| (target, v)).map_err(|_| {
-        EngineError::Source(format!(
-            "environment variable {var} (passwordEnv) is not set on the runner"
-        ))
-    })
+    std::env::var(var)
+        .map(|v| (target, v))
+        .map_err(|_| EngineError::Source(format!("environment variable {var} (passwordEnv) is not set on the runner")))
 }
 
 fn mysqldump_argv(url: &str) -> Result<Vec<String>, EngineError> {
@@ -177,17 +153,11 @@ fn mysqldump_argv(url: &str) -> Result<Vec<String>, EngineError> {
         .or_else(|| url.strip_prefix("mariadb://"))
         .ok_or_else(|| EngineError::Source("bad MySQL URL".into()))?;
     let (authority, db) = rest.split_once('/').unwrap_or((rest, ""));
-    let (user, hostport) = authority
-        .rsplit_once('@')
-        .map_or((None, authority), |(u, h)| (Some(u), h));
-    let (host, port) = hostport
-        .rsplit_once(':')
-        .map_or((hostport, None), |(h, p)| (h, Some(p)));
+    let (user, hostport) = authority.rsplit_once('@').map_or((None, authority), |(u, h)| (Some(u), h));
+    let (host, port) = hostport.rsplit_once(':').map_or((hostport, None), |(h, p)| (h, Some(p)));
     let db = db.split('?').next().unwrap_or("");
     if db.is_empty() {
-        return Err(EngineError::Source(
-            "the MySQL URL names no database".into(),
-        ));
+        return Err(EngineError::Source("the MySQL URL names no database".into()));
     }
     let mut argv = vec![
         "mysqldump".to_owned(),
@@ -216,15 +186,12 @@ fn globs(patterns: &[String]) -> Result<GlobSet, EngineError> {
 
 fn is_excluded(root: &Path, path: &Path, exclude: &GlobSet) -> bool {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    !exclude.is_empty()
-        && (exclude.is_match(rel) || path.file_name().is_some_and(|n| exclude.is_match(n)))
+    !exclude.is_empty() && (exclude.is_match(rel) || path.file_name().is_some_and(|n| exclude.is_match(n)))
 }
 
 fn is_included(root: &Path, path: &Path, include: &GlobSet) -> bool {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    include.is_empty()
-        || include.is_match(rel)
-        || path.file_name().is_some_and(|n| include.is_match(n))
+    include.is_empty() || include.is_match(rel) || path.file_name().is_some_and(|n| include.is_match(n))
 }
 
 /// Yields exactly `size` bytes: a file that shrank while being read is padded with zeros
@@ -254,21 +221,10 @@ impl<R: Read> Read for ExactReader<R> {
     }
 }
 
-fn archive_directory<W: Write>(
-    root: &Path,
-    include: &[String],
-    exclude: &[String],
-    out: W,
-    ctx: &SourceContext,
-) -> Result<W, EngineError> {
-    let root_meta = fs::metadata(root).map_err(|e| {
-        EngineError::Source(format!("cannot read directory {}: {e}", root.display()))
-    })?;
+fn archive_directory<W: Write>(root: &Path, include: &[String], exclude: &[String], out: W, ctx: &SourceContext) -> Result<W, EngineError> {
+    let root_meta = fs::metadata(root).map_err(|e| EngineError::Source(format!("cannot read directory {}: {e}", root.display())))?;
     if !root_meta.is_dir() {
-        return Err(EngineError::Source(format!(
-            "{} is not a directory",
-            root.display()
-        )));
+        return Err(EngineError::Source(format!("{} is not a directory", root.display())));
     }
     let (inc, exc) = (globs(include)?, globs(exclude)?);
     let mut b = tar::Builder::new(out);
@@ -289,9 +245,7 @@ fn archive_directory<W: Write>(
             Err(e) => {
                 ctx.problem(format!(
                     "cannot read {}: {e}",
-                    e.path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
+                    e.path().map(|p| p.display().to_string()).unwrap_or_default()
                 ));
                 continue;
             }
@@ -345,16 +299,10 @@ fn archive_directory<W: Write>(
             };
             b.append_data(&mut h, rel, reader)?;
             if short.load(Ordering::Relaxed) {
-                ctx.problem(format!(
-                    "{} shrank while it was read; the archived copy is padded",
-                    path.display()
-                ));
+                ctx.problem(format!("{} shrank while it was read; the archived copy is padded", path.display()));
             }
         } else {
-            ctx.problem(format!(
-                "skipped {}: not a regular file, directory or symlink",
-                path.display()
-            ));
+            ctx.problem(format!("skipped {}: not a regular file, directory or symlink", path.display()));
         }
     }
     Ok(b.into_inner()?)
@@ -369,9 +317,7 @@ fn run_command<W: Write>(
     mut out: W,
     ctx: &SourceContext,
 ) -> Result<W, EngineError> {
-    let program = argv
-        .first()
-        .ok_or_else(|| EngineError::Source("empty command".into()))?;
+    let program = argv.first().ok_or_else(|| EngineError::Source("empty command".into()))?;
     let mut cmd = Command::new(program);
     cmd.args(&argv[1..])
         .stdin(Stdio::null())
@@ -412,20 +358,14 @@ fn run_command<W: Write>(
                 let expired = Instant::now() >= deadline;
                 if expired || signals.cancelled() {
                     timed_out.store(expired, Ordering::Relaxed);
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
+                    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
         })
     };
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| EngineError::Source("no stdout".into()))?;
+    let stdout = child.stdout.take().ok_or_else(|| EngineError::Source("no stdout".into()))?;
     let copied = io::copy(
         &mut CountingReader {
             inner: stdout,
@@ -434,10 +374,7 @@ fn run_command<W: Write>(
         &mut out,
     );
     if copied.is_err() {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
     let status = child.wait();
     done.store(true, Ordering::Relaxed);
@@ -455,33 +392,17 @@ fn run_command<W: Write>(
     copied?;
     let status = status?;
     if !status.success() {
-        let last = stderr_text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim();
-        let code = status
-            .code()
-            .map_or_else(|| "a signal".to_owned(), |c| format!("status {c}"));
+        let last = stderr_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        let code = status.code().map_or_else(|| "a signal".to_owned(), |c| format!("status {c}"));
         return Err(EngineError::Source(format!(
             "{program} exited with {code}{}",
-            if last.is_empty() {
-                String::new()
-            } else {
-                format!(": {last}")
-            }
+            if last.is_empty() { String::new() } else { format!(": {last}") }
         )));
     }
     Ok(out)
 }
 
-fn archive_s3_prefix<W: Write>(
-    bucket: &str,
-    prefix: &str,
-    out: W,
-    ctx: &SourceContext,
-) -> Result<W, EngineError> {
+fn archive_s3_prefix<W: Write>(bucket: &str, prefix: &str, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
     let mut b = tar::Builder::new(out);
     let mut token: Option<String> = None;
     loop {
@@ -503,36 +424,23 @@ fn archive_s3_prefix<W: Write>(
             })?;
         for obj in page.contents() {
             let Some(key) = obj.key() else { continue };
-            let name = key
-                .strip_prefix(prefix)
-                .unwrap_or(key)
-                .trim_start_matches('/');
+            let name = key.strip_prefix(prefix).unwrap_or(key).trim_start_matches('/');
             if name.is_empty() || name.ends_with('/') {
                 continue;
             }
             if name.split('/').any(|seg| seg == ".." || seg == ".") {
-                ctx.problem(format!(
-                    "skipped s3://{bucket}/{key}: its name has '.' or '..' segments"
-                ));
+                ctx.problem(format!("skipped s3://{bucket}/{key}: its name has '.' or '..' segments"));
                 continue;
             }
             let got = ctx
                 .runtime
                 .block_on(ctx.s3.get_object().bucket(bucket).key(key).send())
-                .map_err(|e| {
-                    EngineError::Source(format!(
-                        "cannot read s3://{bucket}/{key}: {}",
-                        crate::adapters::sdk_error_text(e)
-                    ))
-                })?;
+                .map_err(|e| EngineError::Source(format!("cannot read s3://{bucket}/{key}: {}", crate::adapters::sdk_error_text(e))))?;
             let size = u64::try_from(got.content_length().unwrap_or(0)).unwrap_or(0);
             let mut h = Header::new_gnu();
             h.set_size(size);
             h.set_mode(0o644);
-            h.set_mtime(
-                obj.last_modified()
-                    .map_or(0, |t| u64::try_from(t.secs()).unwrap_or(0)),
-            );
+            h.set_mtime(obj.last_modified().map_or(0, |t| u64::try_from(t.secs()).unwrap_or(0)));
             h.set_entry_type(EntryType::Regular);
             let short = Arc::new(AtomicBool::new(false));
             let reader = ExactReader {
@@ -549,9 +457,7 @@ fn archive_s3_prefix<W: Write>(
             };
             b.append_data(&mut h, name, reader)?;
             if short.load(Ordering::Relaxed) {
-                ctx.problem(format!(
-                    "s3://{bucket}/{key} ended early; the archived copy is padded"
-                ));
+                ctx.problem(format!("s3://{bucket}/{key} ended early; the archived copy is padded"));
             }
         }
         match page.next_continuation_token() {

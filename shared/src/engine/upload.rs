@@ -91,17 +91,12 @@ pub async fn backup_item(
             }
         }
     }
-    let result =
-        stream_and_complete(source, level, part_size, &uploads, ctx.clone(), log.clone()).await;
+    let result = stream_and_complete(source, level, part_size, &uploads, ctx.clone(), log.clone()).await;
     match result {
         Ok(item) => Ok(item),
         Err(e) => {
             abort_all(&uploads, &log).await;
-            Err(if ctx.signals.cancelled() {
-                EngineError::Cancelled
-            } else {
-                e
-            })
+            Err(if ctx.signals.cancelled() { EngineError::Cancelled } else { e })
         }
     }
 }
@@ -121,9 +116,7 @@ async fn stream_and_complete(
     let producer = tokio::task::spawn_blocking(move || -> Result<StreamSummary, EngineError> {
         let sink = PartSink::new(tx, part_size, producer_signals);
         let mut encoder = zstd::stream::write::Encoder::new(sink, level)?;
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         if workers > 1 {
             encoder.multithread(u32::try_from(workers).unwrap_or(1))?;
         }
@@ -171,9 +164,7 @@ async fn stream_and_complete(
         }
     }
     drop(rx);
-    let produced = producer
-        .await
-        .map_err(|e| EngineError::Source(format!("producer panicked: {e}")))?;
+    let produced = producer.await.map_err(|e| EngineError::Source(format!("producer panicked: {e}")))?;
     if let Some(e) = upload_error {
         return Err(e);
     }
@@ -182,21 +173,14 @@ async fn stream_and_complete(
     for ((t, upload_id), mut parts) in uploads.iter().zip(completed) {
         parts.sort_by_key(|p| p.part_number());
         if parts.len() != usize::try_from(summary.parts).unwrap_or(0) {
-            return Err(upload_err(
-                t,
-                format!("{} of {} parts uploaded", parts.len(), summary.parts),
-            ));
+            return Err(upload_err(t, format!("{} of {} parts uploaded", parts.len(), summary.parts)));
         }
         t.client
             .complete_multipart_upload()
             .bucket(&t.bucket)
             .key(&t.key)
             .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
             .await
             .map_err(|e| upload_err(t, crate::adapters::sdk_error_text(e)))?;
@@ -286,11 +270,7 @@ async fn verify_object(t: &Target, summary: &StreamSummary) -> Result<StoredObje
             summary.bytes
         )));
     }
-    let etag = head
-        .e_tag()
-        .unwrap_or_default()
-        .trim_matches('"')
-        .to_owned();
+    let etag = head.e_tag().unwrap_or_default().trim_matches('"').to_owned();
     if etag != summary.multipart_etag {
         return Err(verr(format!(
             "stored checksum (ETag {etag}) differs from the streamed one ({})",

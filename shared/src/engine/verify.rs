@@ -25,43 +25,28 @@ pub struct ItemCheck {
 ///
 /// # Errors
 /// A missing manifest means the backup is incomplete.
-pub async fn read_manifest(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    folder: &str,
-) -> Result<Manifest, EngineError> {
+pub async fn read_manifest(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) -> Result<Manifest, EngineError> {
     let key = format!("{folder}/{MANIFEST_NAME}");
-    let got = s3
-        .get_object()
-        .bucket(bucket)
-        .key(&key)
-        .send()
-        .await
-        .map_err(|e| {
-            EngineError::Source(format!(
-                "backup is incomplete: s3://{bucket}/{key} cannot be read ({})",
-                crate::adapters::sdk_error_text(e)
-            ))
-        })?;
+    let got = s3.get_object().bucket(bucket).key(&key).send().await.map_err(|e| {
+        EngineError::Source(format!(
+            "backup is incomplete: s3://{bucket}/{key} cannot be read ({})",
+            crate::adapters::sdk_error_text(e)
+        ))
+    })?;
     let bytes = got
         .body
         .collect()
         .await
         .map_err(|e| EngineError::Source(e.to_string()))?
         .into_bytes();
-    serde_json::from_slice(&bytes)
-        .map_err(|e| EngineError::Source(format!("manifest is malformed: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| EngineError::Source(format!("manifest is malformed: {e}")))
 }
 
 /// Streams every item once, checking SHA-256 and size, and lists tar contents.
 ///
 /// # Errors
 /// Only for an unreadable manifest; item failures are reported per item.
-pub async fn verify_backup(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    folder: &str,
-) -> Result<(Manifest, Vec<ItemCheck>), EngineError> {
+pub async fn verify_backup(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) -> Result<(Manifest, Vec<ItemCheck>), EngineError> {
     let manifest = read_manifest(s3, bucket, folder).await?;
     let mut checks = Vec::new();
     for item in &manifest.items {
@@ -94,15 +79,9 @@ pub async fn verify_backup(
                         |(sha, bytes, entries)| {
                             let mut error = None;
                             if sha != item.sha256 {
-                                error = Some(format!(
-                                    "SHA-256 {sha} differs from the manifest's {}",
-                                    item.sha256
-                                ));
+                                error = Some(format!("SHA-256 {sha} differs from the manifest's {}", item.sha256));
                             } else if bytes != item.stored_bytes {
-                                error = Some(format!(
-                                    "size {bytes} differs from the manifest's {}",
-                                    item.stored_bytes
-                                ));
+                                error = Some(format!("size {bytes} differs from the manifest's {}", item.stored_bytes));
                             }
                             ItemCheck {
                                 name: item.name.clone(),
@@ -157,21 +136,13 @@ fn check_stream(
             let mut archive = tar::Archive::new(decoder);
             for entry in archive.entries().map_err(|e| e.to_string())? {
                 let entry = entry.map_err(|e| format!("archive is damaged: {e}"))?;
-                entries.push((
-                    entry
-                        .path()
-                        .map_err(|e| e.to_string())?
-                        .display()
-                        .to_string(),
-                    entry.size(),
-                ));
+                entries.push((entry.path().map_err(|e| e.to_string())?.display().to_string(), entry.size()));
             }
             let mut rest = archive.into_inner();
             std::io::copy(&mut rest, &mut std::io::sink()).map_err(|e| e.to_string())?;
         } else {
             let mut d = decoder;
-            std::io::copy(&mut d, &mut std::io::sink())
-                .map_err(|e| format!("stream is damaged: {e}"))?;
+            std::io::copy(&mut d, &mut std::io::sink()).map_err(|e| format!("stream is damaged: {e}"))?;
         }
     }
     // Read whatever the decoder did not need (trailing bytes still count for the checksum).

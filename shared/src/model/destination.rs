@@ -108,8 +108,7 @@ pub(crate) fn check_bucket(field: &str, bucket: &str) -> Result<(), FieldError> 
     let chars_ok = bucket
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
-    let ends_ok = bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let ends_ok = bucket.starts_with(|c: char| c.is_ascii_alphanumeric()) && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
     if !(3..=63).contains(&bucket.len()) || !chars_ok || !ends_ok {
         return Err(FieldError::new(
             field,
@@ -134,10 +133,7 @@ mod tests {
             storage_class: None,
         };
         let d = Destination::from_spec("d".into(), spec, "t");
-        assert_eq!(
-            d.object_key("j", "e", "manifest.json"),
-            "backups/j/e/manifest.json"
-        );
+        assert_eq!(d.object_key("j", "e", "manifest.json"), "backups/j/e/manifest.json");
     }
 
     #[test]

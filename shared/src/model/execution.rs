@@ -188,14 +188,7 @@ impl Execution {
     }
 
     /// A new Pending execution.
-    pub fn pending(
-        id: String,
-        job_id: String,
-        job_name: String,
-        execution_type: ExecutionType,
-        trigger: Trigger,
-        now: &str,
-    ) -> Self {
+    pub fn pending(id: String, job_id: String, job_name: String, execution_type: ExecutionType, trigger: Trigger, now: &str) -> Self {
         Self {
             id,
             job_id,
@@ -310,13 +303,7 @@ mod tests {
 
     #[test]
     fn stages_serialise_with_their_display_names() {
-        assert_eq!(
-            serde_json::to_value(Stage::PreHooks).unwrap(),
-            "Running pre-hooks"
-        );
-        assert_eq!(
-            serde_json::to_value(Stage::Retention).unwrap(),
-            Stage::Retention.as_str()
-        );
+        assert_eq!(serde_json::to_value(Stage::PreHooks).unwrap(), "Running pre-hooks");
+        assert_eq!(serde_json::to_value(Stage::Retention).unwrap(), Stage::Retention.as_str());
     }
 }

@@ -46,11 +46,7 @@ pub enum Source {
     /// environment variable `passwordEnv`, never from the URL.
     Postgres {
         url: String,
-        #[serde(
-            default,
-            rename = "passwordEnv",
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(default, rename = "passwordEnv", skip_serializing_if = "Option::is_none")]
         password_env: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         format: Option<DumpFormat>,
@@ -58,21 +54,13 @@ pub enum Source {
     /// A MySQL/MariaDB database, dumped with mysqldump.
     Mysql {
         url: String,
-        #[serde(
-            default,
-            rename = "passwordEnv",
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(default, rename = "passwordEnv", skip_serializing_if = "Option::is_none")]
         password_env: Option<String>,
     },
     /// Any command whose standard output is the dump, run without a shell.
     Command {
         argv: Vec<String>,
-        #[serde(
-            default,
-            rename = "timeoutSeconds",
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(default, rename = "timeoutSeconds", skip_serializing_if = "Option::is_none")]
         timeout_seconds: Option<u64>,
     },
     /// Every object under an S3 prefix.
@@ -109,10 +97,7 @@ impl Source {
     /// Whether the item is archived with tar (directories and S3 prefixes) or is a single
     /// stream (dumps).
     pub fn is_archive(&self) -> bool {
-        matches!(
-            self,
-            Self::Directory { .. } | Self::S3 { .. } | Self::Config {}
-        )
+        matches!(self, Self::Directory { .. } | Self::S3 { .. } | Self::Config {})
     }
 }
 
@@ -248,9 +233,7 @@ impl Job {
 
     /// JetBackup's "contains" bitmask: the OR of every item's source bit.
     pub fn contains(&self) -> u32 {
-        self.items
-            .iter()
-            .fold(0, |acc, i| acc | i.source.contains_bit())
+        self.items.iter().fold(0, |acc, i| acc | i.source.contains_bit())
     }
 
     /// JetBackup's structure bitmask: 2 Archived | 4 Compressed.
@@ -283,9 +266,7 @@ impl JobSpec {
                 ));
             }
             validate_source(&format!("items[{i}].source"), &item.source)?;
-            if self.job_type == JobType::Directories
-                && !matches!(item.source, Source::Directory { .. })
-            {
+            if self.job_type == JobType::Directories && !matches!(item.source, Source::Directory { .. }) {
                 return Err(FieldError::new(
                     format!("items[{i}].source.kind"),
                     "a 'directories' job takes only directory sources",
@@ -299,28 +280,16 @@ impl JobSpec {
             }
         }
         if self.destinations.is_empty() {
-            return Err(FieldError::new(
-                "destinations",
-                "at least one destination id is required",
-            ));
+            return Err(FieldError::new("destinations", "at least one destination id is required"));
         }
         if self.destinations.iter().collect::<HashSet<_>>().len() != self.destinations.len() {
-            return Err(FieldError::new(
-                "destinations",
-                "a destination is listed twice",
-            ));
+            return Err(FieldError::new("destinations", "a destination is listed twice"));
         }
         if self.compression.algorithm != "zstd" {
-            return Err(FieldError::new(
-                "compression.algorithm",
-                "only 'zstd' is supported",
-            ));
+            return Err(FieldError::new("compression.algorithm", "only 'zstd' is supported"));
         }
         if !(1..=19).contains(&self.compression.level) {
-            return Err(FieldError::new(
-                "compression.level",
-                "must be between 1 and 19",
-            ));
+            return Err(FieldError::new("compression.level", "must be between 1 and 19"));
         }
         if let Some(s) = &self.schedule {
             if s.cron.split_whitespace().count() != 5 {
@@ -348,29 +317,17 @@ impl JobSpec {
 
 fn validate_source(field: &str, source: &Source) -> Result<(), FieldError> {
     match source {
-        Source::Directory {
-            path,
-            include,
-            exclude,
-        } => {
+        Source::Directory { path, include, exclude } => {
             if !path.starts_with('/') {
-                return Err(FieldError::new(
-                    format!("{field}.path"),
-                    "must be an absolute path",
-                ));
+                return Err(FieldError::new(format!("{field}.path"), "must be an absolute path"));
             }
             for (name, globs) in [("include", include), ("exclude", exclude)] {
                 for (j, g) in globs.iter().enumerate() {
-                    globset::Glob::new(g).map_err(|e| {
-                        FieldError::new(format!("{field}.{name}[{j}]"), e.to_string())
-                    })?;
+                    globset::Glob::new(g).map_err(|e| FieldError::new(format!("{field}.{name}[{j}]"), e.to_string()))?;
                 }
             }
         }
-        Source::Postgres {
-            url, password_env, ..
-        }
-        | Source::Mysql { url, password_env } => {
+        Source::Postgres { url, password_env, .. } | Source::Mysql { url, password_env } => {
             let scheme = if matches!(source, Source::Postgres { .. }) {
                 &["postgres://", "postgresql://"][..]
             } else {
@@ -409,36 +366,17 @@ fn validate_source(field: &str, source: &Source) -> Result<(), FieldError> {
                 }
             }
         }
-        Source::Command {
-            argv,
-            timeout_seconds,
-        } => {
+        Source::Command { argv, timeout_seconds } => {
             match argv.first() {
-                None => {
-                    return Err(FieldError::new(
-                        format!("{field}.argv"),
-                        "must name a program",
-                    ))
-                }
-                Some(p) if p.is_empty() => {
-                    return Err(FieldError::new(
-                        format!("{field}.argv[0]"),
-                        "must not be empty",
-                    ))
-                }
+                None => return Err(FieldError::new(format!("{field}.argv"), "must name a program")),
+                Some(p) if p.is_empty() => return Err(FieldError::new(format!("{field}.argv[0]"), "must not be empty")),
                 _ => {}
             }
             if argv.iter().any(|a| a.contains('\0')) {
-                return Err(FieldError::new(
-                    format!("{field}.argv"),
-                    "must not contain NUL characters",
-                ));
+                return Err(FieldError::new(format!("{field}.argv"), "must not contain NUL characters"));
             }
             if timeout_seconds.is_some_and(|t| t == 0 || t > 86_400) {
-                return Err(FieldError::new(
-                    format!("{field}.timeoutSeconds"),
-                    "must be between 1 and 86400",
-                ));
+                return Err(FieldError::new(format!("{field}.timeoutSeconds"), "must be between 1 and 86400"));
             }
         }
         Source::S3 { bucket, .. } => {
@@ -484,9 +422,7 @@ mod tests {
 
     #[test]
     fn when_a_directory_is_relative_should_name_the_field() {
-        let s = spec(
-            r#"{"name":"x","items":[{"name":"a","source":{"kind":"directory","path":"data"}}],"destinations":["d"]}"#,
-        );
+        let s = spec(r#"{"name":"x","items":[{"name":"a","source":{"kind":"directory","path":"data"}}],"destinations":["d"]}"#);
         assert_eq!(s.validate().unwrap_err().field, "items[0].source.path");
     }
 

@@ -82,10 +82,7 @@ impl Permission {
             }
         }
         if out.is_empty() {
-            return Err(FieldError::new(
-                "permissions",
-                "at least one permission is required",
-            ));
+            return Err(FieldError::new("permissions", "at least one permission is required"));
         }
         Ok(out)
     }
@@ -171,12 +168,7 @@ pub fn hash_key(secret: &str) -> String {
 /// # Errors
 /// When the text is not a positive number followed by one of `s m h d w`.
 pub fn parse_duration_seconds(s: &str) -> Result<i64, FieldError> {
-    let err = || {
-        FieldError::new(
-            "expiresIn",
-            format!("'{s}' is not a duration like 30d, 12h, 90m or 3600s"),
-        )
-    };
+    let err = || FieldError::new("expiresIn", format!("'{s}' is not a duration like 30d, 12h, 90m or 3600s"));
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?);
     let n: i64 = num.parse().map_err(|_| err())?;
     let mult = match unit {
@@ -199,29 +191,13 @@ mod tests {
 
     #[test]
     fn generated_keys_have_the_prefix_and_enough_entropy_and_are_stored_hashed() {
-        let k = NewKey::generate(
-            "id".into(),
-            "ci".into(),
-            vec![Permission::JobsRead],
-            None,
-            "t",
-        )
-        .unwrap();
+        let k = NewKey::generate("id".into(), "ci".into(), vec![Permission::JobsRead], None, "t").unwrap();
         assert!(k.secret.starts_with("cairn_"));
         assert_eq!(k.secret.len() - "cairn_".len(), 64, "256 bits as hex");
         assert_eq!(k.stored.key_hash, hash_key(&k.secret));
-        assert!(!serde_json::to_string(&k.stored)
-            .unwrap()
-            .contains(&k.secret));
+        assert!(!serde_json::to_string(&k.stored).unwrap().contains(&k.secret));
         assert!(!k.stored.to_api().to_string().contains(&k.stored.key_hash));
-        let other = NewKey::generate(
-            "id2".into(),
-            "ci".into(),
-            vec![Permission::JobsRead],
-            None,
-            "t",
-        )
-        .unwrap();
+        let other = NewKey::generate("id2".into(), "ci".into(), vec![Permission::JobsRead], None, "t").unwrap();
         assert_ne!(k.secret, other.secret);
     }
 

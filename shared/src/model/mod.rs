@@ -2,15 +2,15 @@
 
 pub mod destination;
 pub mod execution;
+pub mod hook;
 pub mod job;
 pub mod key;
 pub mod settings;
 mod validate;
 
 pub use destination::{Destination, DestinationSpec};
-pub use execution::{
-    Execution, ExecutionStatus, ExecutionType, ItemResult, LogEntry, LogLevel, Stage, Trigger,
-};
+pub use execution::{Execution, ExecutionStatus, ExecutionType, ItemResult, LogEntry, LogLevel, Stage, Trigger};
+pub use hook::{Hook, HookPosition, HookRules, HookSpec, HookType, OnError};
 pub use job::{Compression, Item, Job, JobSpec, JobType, Retention, Schedule, Source};
 pub use key::{ApiKey, NewKey, Permission};
 pub use settings::Settings;

@@ -12,8 +12,6 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            max_concurrent_jobs: 1,
-        }
+        Self { max_concurrent_jobs: 1 }
     }
 }

@@ -33,9 +33,7 @@ impl From<FieldError> for ApiError {
 /// [`ApiError::BadRequest`] for an empty body, malformed JSON, unknown fields or wrong types.
 pub fn parse_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest(
-            "Request body is empty; a JSON object is required".into(),
-        ));
+        return Err(ApiError::BadRequest("Request body is empty; a JSON object is required".into()));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -60,19 +58,14 @@ pub(crate) fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
         return Err(FieldError::new(field, "must be at most 128 characters"));
     }
     if name.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(FieldError::new(field, "must not contain control characters"));
     }
     Ok(())
 }
 
 /// A name used in object keys and file names: 1 to 64 of `A-Z a-z 0-9 . _ -`, not `.`/`..`.
 pub(crate) fn check_slug(field: &str, name: &str) -> Result<(), FieldError> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if name.is_empty() || name.len() > 64 || !ok_chars || name == "." || name == ".." {
         return Err(FieldError::new(
             field,
@@ -103,9 +96,7 @@ mod tests {
     }
 
     fn message(body: &str) -> String {
-        parse_json_body::<Outer>(body.as_bytes())
-            .unwrap_err()
-            .to_string()
+        parse_json_body::<Outer>(body.as_bytes()).unwrap_err().to_string()
     }
 
     #[test]

@@ -4,9 +4,8 @@
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::model::{
-    ApiKey, Destination, Execution, ExecutionStatus, Job, LogEntry, Settings, Stage,
-};
+use crate::model::Hook;
+use crate::model::{ApiKey, Destination, Execution, ExecutionStatus, Job, LogEntry, Settings, Stage};
 
 /// Jobs.
 #[async_trait]
@@ -28,6 +27,18 @@ pub trait DestinationRepository: Send + Sync {
     async fn get_destination(&self, id: &str) -> Result<Option<Destination>, StoreError>;
     async fn list_destinations(&self) -> Result<Vec<Destination>, StoreError>;
     async fn delete_destination(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Hooks.
+#[async_trait]
+pub trait HookRepository: Send + Sync {
+    async fn create_hook(&self, hook: &Hook) -> Result<(), StoreError>;
+    /// `false` when there is none with that id.
+    async fn replace_hook(&self, hook: &Hook) -> Result<bool, StoreError>;
+    async fn get_hook(&self, id: &str) -> Result<Option<Hook>, StoreError>;
+    /// Every hook, by name.
+    async fn list_hooks(&self) -> Result<Vec<Hook>, StoreError>;
+    async fn delete_hook(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// API keys, looked up by the hash of their text.
@@ -133,11 +144,7 @@ pub struct Completion {
 pub trait ExecutionStore: Send + Sync {
     /// Writes a new Pending execution; with an idempotency key (and its expiry, epoch
     /// seconds), a repeat within the window answers the first execution instead.
-    async fn create_pending(
-        &self,
-        e: &Execution,
-        idempotency: Option<(&str, i64)>,
-    ) -> Result<CreateOutcome, StoreError>;
+    async fn create_pending(&self, e: &Execution, idempotency: Option<(&str, i64)>) -> Result<CreateOutcome, StoreError>;
     async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError>;
     async fn list_executions(&self, q: &ExecutionQuery) -> Result<ExecutionPage, StoreError>;
     /// 1-based position among Pending executions, oldest first.
@@ -146,23 +153,9 @@ pub trait ExecutionStore: Send + Sync {
     async fn oldest_pending(&self, limit: u32) -> Result<Vec<Execution>, StoreError>;
     /// Claims `id` (Pending to Running) while fewer than `max_running` run, atomically
     /// with taking a slot.
-    async fn claim(
-        &self,
-        id: &str,
-        owner: &str,
-        lease_expires_at: i64,
-        max_running: u32,
-        now: &str,
-    ) -> Result<ClaimOutcome, StoreError>;
+    async fn claim(&self, id: &str, owner: &str, lease_expires_at: i64, max_running: u32, now: &str) -> Result<ClaimOutcome, StoreError>;
     /// Renews the lease and records progress.
-    async fn renew(
-        &self,
-        id: &str,
-        owner: &str,
-        progress: u8,
-        stage: Stage,
-        lease_expires_at: i64,
-    ) -> Result<RenewOutcome, StoreError>;
+    async fn renew(&self, id: &str, owner: &str, progress: u8, stage: Stage, lease_expires_at: i64) -> Result<RenewOutcome, StoreError>;
     /// Ends a Running execution owned by `owner` and frees its slot; `false` if the lease was lost.
     async fn complete(&self, id: &str, owner: &str, c: &Completion) -> Result<bool, StoreError>;
     async fn request_cancel(&self, id: &str, now: &str) -> Result<CancelOutcome, StoreError>;
@@ -171,8 +164,7 @@ pub trait ExecutionStore: Send + Sync {
     /// Ends a Running execution whatever its owner (the sweep, for expired leases) and
     /// frees its slot; `false` when it was no longer Running.
     async fn fail_expired(&self, id: &str, c: &Completion) -> Result<bool, StoreError>;
-    async fn append_logs(&self, execution_id: &str, entries: &[LogEntry])
-        -> Result<(), StoreError>;
+    async fn append_logs(&self, execution_id: &str, entries: &[LogEntry]) -> Result<(), StoreError>;
     async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>, StoreError>;
     /// Records that retention deleted this backup's objects.
     async fn mark_pruned(&self, id: &str, note: &str) -> Result<(), StoreError>;

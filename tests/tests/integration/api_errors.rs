@@ -5,10 +5,7 @@ use serde_json::json;
 use crate::helpers::{send, TestApp};
 
 async fn job_count(app: &TestApp) -> usize {
-    app.get("/api/jobs").await.1["data"]
-        .as_array()
-        .unwrap()
-        .len()
+    app.get("/api/jobs").await.1["data"].as_array().unwrap().len()
 }
 
 #[tokio::test]
@@ -22,13 +19,7 @@ async fn when_the_body_is_malformed_json_should_return_400_and_write_nothing() {
     .await;
     assert_eq!(status, 400);
     assert_eq!(body["success"], false);
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("Malformed JSON"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().starts_with("Malformed JSON"), "{body}");
     assert_eq!(job_count(&app).await, 0);
 }
 
@@ -45,31 +36,27 @@ async fn when_a_field_is_unknown_or_mistyped_should_name_it() {
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("colour"), "{body}");
     let (status, body) = app
-        .post("/api/jobs", Some(json!({"name": "j", "items": [{"name": "a", "source": {"kind": "directory", "path": 5}}], "destinations": [d]})))
+        .post(
+            "/api/jobs",
+            Some(json!({"name": "j", "items": [{"name": "a", "source": {"kind": "directory", "path": 5}}], "destinations": [d]})),
+        )
         .await;
     assert_eq!(status, 400);
-    assert!(
-        body["error"].as_str().unwrap().contains("items[0].source"),
-        "{body}"
-    );
-    let (status, body) = app.post("/api/jobs", Some(json!({"name": "j", "items": [{"name": "a", "source": {"kind": "config"}}], "destinations": ["nope"]}))).await;
+    assert!(body["error"].as_str().unwrap().contains("items[0].source"), "{body}");
+    let (status, body) = app
+        .post(
+            "/api/jobs",
+            Some(json!({"name": "j", "items": [{"name": "a", "source": {"kind": "config"}}], "destinations": ["nope"]})),
+        )
+        .await;
     assert_eq!(status, 400);
-    assert!(
-        body["error"].as_str().unwrap().contains("destinations[0]"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("destinations[0]"), "{body}");
     let (status, body) = app
         .post("/api/jobs", Some(json!({"name": "j", "items": [{"name": "db", "source": {"kind": "postgres", "url": "postgres://u:pw@h/db"}}], "destinations": [d]})))
         .await;
     assert_eq!(status, 400);
-    assert!(
-        body["error"].as_str().unwrap().contains("passwordEnv"),
-        "{body}"
-    );
-    assert!(
-        !body.to_string().contains("pw@"),
-        "the secret is not echoed"
-    );
+    assert!(body["error"].as_str().unwrap().contains("passwordEnv"), "{body}");
+    assert!(!body.to_string().contains("pw@"), "the secret is not echoed");
     assert_eq!(job_count(&app).await, 0);
 }
 
@@ -84,10 +71,7 @@ async fn when_the_body_is_too_large_should_return_413() {
     )
     .await;
     assert_eq!(status, 413);
-    assert!(
-        body["error"].as_str().unwrap().contains("too large"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("too large"), "{body}");
     assert_eq!(job_count(&app).await, 0);
 }
 
@@ -97,11 +81,7 @@ async fn unknown_routes_and_methods_get_json_404_and_405() {
     let (status, body) = app.get("/api/nothing-here").await;
     assert_eq!(status, 404);
     assert_eq!(body["success"], false);
-    let resp = app
-        .req(reqwest::Method::PATCH, "/api/jobs/abc")
-        .send()
-        .await
-        .unwrap();
+    let resp = app.req(reqwest::Method::PATCH, "/api/jobs/abc").send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 405);
     assert_eq!(resp.headers()["allow"], "GET, PUT, DELETE");
     let body: serde_json::Value = resp.json().await.unwrap();
@@ -131,9 +111,6 @@ async fn query_parameters_are_validated() {
     ] {
         let (status, body) = app.get(path).await;
         assert_eq!(status, 400, "{path}: {body}");
-        assert!(
-            body["error"].as_str().unwrap().contains(word),
-            "{path}: {body}"
-        );
+        assert!(body["error"].as_str().unwrap().contains(word), "{path}: {body}");
     }
 }

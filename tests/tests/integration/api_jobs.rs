@@ -19,38 +19,23 @@ async fn jobs_can_be_created_read_updated_disabled_and_deleted() {
     assert_eq!(status, 200);
     assert_eq!(body["data"]["name"], "first");
     assert_eq!(body["data"]["enabled"], true);
-    assert_eq!(
-        body["data"]["compression"],
-        json!({"algorithm": "zstd", "level": 3})
-    );
+    assert_eq!(body["data"]["compression"], json!({"algorithm": "zstd", "level": 3}));
 
     let mut spec = config_job("renamed");
     spec["destinations"] = body["data"]["destinations"].clone();
-    let (status, body) = send(
-        app.req(reqwest::Method::PUT, &format!("/api/jobs/{id}"))
-            .json(&spec),
-    )
-    .await;
+    let (status, body) = send(app.req(reqwest::Method::PUT, &format!("/api/jobs/{id}")).json(&spec)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["name"], "renamed");
 
     let (status, body) = app.post(&format!("/api/jobs/{id}/disable"), None).await;
-    assert_eq!(
-        (status, body["data"]["enabled"].clone()),
-        (200, json!(false))
-    );
+    assert_eq!((status, body["data"]["enabled"].clone()), (200, json!(false)));
     let (status, body) = app.post(&format!("/api/jobs/{id}/run"), None).await;
     assert_eq!(status, 409, "running a disabled job is a conflict: {body}");
     assert!(body["error"].as_str().unwrap().contains("disabled"));
 
     let (_, list) = app.get("/api/jobs").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        send(app.req(reqwest::Method::DELETE, &format!("/api/jobs/{id}")))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(send(app.req(reqwest::Method::DELETE, &format!("/api/jobs/{id}"))).await.0, 200);
     assert_eq!(app.get(&format!("/api/jobs/{id}")).await.0, 404);
 }
 
@@ -61,14 +46,11 @@ async fn a_destination_in_use_cannot_be_deleted() {
     let mut spec = config_job("j");
     spec["destinations"] = json!([d]);
     let job = app.create_job(spec).await;
-    let (status, body) =
-        send(app.req(reqwest::Method::DELETE, &format!("/api/destinations/{d}"))).await;
+    let (status, body) = send(app.req(reqwest::Method::DELETE, &format!("/api/destinations/{d}"))).await;
     assert_eq!(status, 409, "{body}");
     send(app.req(reqwest::Method::DELETE, &format!("/api/jobs/{job}"))).await;
     assert_eq!(
-        send(app.req(reqwest::Method::DELETE, &format!("/api/destinations/{d}")))
-            .await
-            .0,
+        send(app.req(reqwest::Method::DELETE, &format!("/api/destinations/{d}"))).await.0,
         200
     );
 }
@@ -78,29 +60,13 @@ async fn an_idempotency_key_returns_the_same_execution() {
     let app = TestApp::spawn().await;
     let job = app.create_job(config_job("idem")).await;
     let path = format!("/api/jobs/{job}/run");
-    let first = send(
-        app.req(reqwest::Method::POST, &path)
-            .header("Idempotency-Key", "deploy-42"),
-    )
-    .await;
-    let again = send(
-        app.req(reqwest::Method::POST, &path)
-            .header("Idempotency-Key", "deploy-42"),
-    )
-    .await;
-    let other = send(
-        app.req(reqwest::Method::POST, &path)
-            .header("Idempotency-Key", "deploy-43"),
-    )
-    .await;
+    let first = send(app.req(reqwest::Method::POST, &path).header("Idempotency-Key", "deploy-42")).await;
+    let again = send(app.req(reqwest::Method::POST, &path).header("Idempotency-Key", "deploy-42")).await;
+    let other = send(app.req(reqwest::Method::POST, &path).header("Idempotency-Key", "deploy-43")).await;
     assert_eq!(first.0, 200);
     assert_eq!(first.1["executionId"], again.1["executionId"]);
     assert_ne!(first.1["executionId"], other.1["executionId"]);
-    let (status, _) = send(
-        app.req(reqwest::Method::POST, &path)
-            .header("Idempotency-Key", "has space"),
-    )
-    .await;
+    let (status, _) = send(app.req(reqwest::Method::POST, &path).header("Idempotency-Key", "has space")).await;
     assert_eq!(status, 400);
 }
 
@@ -135,10 +101,7 @@ async fn executions_are_listed_with_filters_and_cursor_paging() {
             None => break,
         }
     }
-    assert_eq!(
-        seen.iter().collect::<HashSet<_>>(),
-        ids_a.iter().collect::<HashSet<_>>()
-    );
+    assert_eq!(seen.iter().collect::<HashSet<_>>(), ids_a.iter().collect::<HashSet<_>>());
     let mut newest_first = ids_a.clone();
     newest_first.reverse();
     assert_eq!(seen, newest_first, "newest first");

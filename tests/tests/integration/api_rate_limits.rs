@@ -21,10 +21,7 @@ async fn write_limit_is_exact_under_50_parallel_requests() {
     })
     .await;
     wait_for_window_start().await;
-    let requests = (0..50).map(|_| {
-        app.req(reqwest::Method::POST, "/api/jobs/no-such-job/run")
-            .send()
-    });
+    let requests = (0..50).map(|_| app.req(reqwest::Method::POST, "/api/jobs/no-such-job/run").send());
     let responses = join_all(requests).await;
     let mut limited = 0;
     let mut passed = 0;
@@ -33,11 +30,7 @@ async fn write_limit_is_exact_under_50_parallel_requests() {
         match r.status().as_u16() {
             429 => {
                 limited += 1;
-                let retry: u64 = r.headers()["retry-after"]
-                    .to_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
                 assert!((1..=60).contains(&retry));
                 let body: serde_json::Value = r.json().await.unwrap();
                 assert_eq!(body["success"], false);
@@ -60,14 +53,8 @@ async fn get_limit_is_separate_from_the_write_limit() {
     .await;
     wait_for_window_start().await;
     let gets = join_all((0..50).map(|_| app.req(reqwest::Method::GET, "/api/jobs").send())).await;
-    let ok = gets
-        .iter()
-        .filter(|r| r.as_ref().unwrap().status() == 200)
-        .count();
-    let limited = gets
-        .iter()
-        .filter(|r| r.as_ref().unwrap().status() == 429)
-        .count();
+    let ok = gets.iter().filter(|r| r.as_ref().unwrap().status() == 200).count();
+    let limited = gets.iter().filter(|r| r.as_ref().unwrap().status() == 429).count();
     assert_eq!((ok, limited), (30, 20));
     // Writes still have their own budget.
     let (status, _) = app.post("/api/jobs/none/run", None).await;

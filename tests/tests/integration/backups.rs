@@ -23,19 +23,7 @@ fn describe(root: &Path) -> BTreeMap<String, (char, u32, i64, Vec<u8>)> {
             let meta = fs::symlink_metadata(&path).unwrap();
             let mode = meta.mode() & 0o7777;
             if meta.file_type().is_symlink() {
-                out.insert(
-                    rel,
-                    (
-                        'l',
-                        0,
-                        0,
-                        fs::read_link(&path)
-                            .unwrap()
-                            .display()
-                            .to_string()
-                            .into_bytes(),
-                    ),
-                );
+                out.insert(rel, ('l', 0, 0, fs::read_link(&path).unwrap().display().to_string().into_bytes()));
             } else if meta.is_dir() {
                 out.insert(rel, ('d', mode, 0, vec![]));
                 stack.push(path);
@@ -52,9 +40,7 @@ fn make_tree(root: &Path) {
     fs::create_dir_all(root.join("bin")).unwrap();
     fs::write(root.join("docs/readme.txt"), b"hello cairn\n").unwrap();
     fs::write(root.join("docs/deep/er/empty"), b"").unwrap();
-    let big: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     fs::write(root.join("big.bin"), &big).unwrap();
     fs::write(root.join("bin/run.sh"), b"#!/bin/sh\necho hi\n").unwrap();
     fs::set_permissions(root.join("bin/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
@@ -115,20 +101,14 @@ async fn a_directory_backup_restored_by_hand_equals_the_source() {
     ];
     let positions: Vec<usize> = stages
         .iter()
-        .map(|s| {
-            order
-                .iter()
-                .position(|o| o == s)
-                .unwrap_or_else(|| panic!("unknown stage {s}"))
-        })
+        .map(|s| order.iter().position(|o| o == s).unwrap_or_else(|| panic!("unknown stage {s}")))
         .collect();
     assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{stages:?}");
     assert!(stages.contains(&"Completed".to_owned()));
 
     let keys = app.object_keys(&folder).await;
     assert!(keys.contains(&format!("{folder}manifest.json")), "{keys:?}");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&app.object_bytes(&format!("{folder}manifest.json")).await).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&app.object_bytes(&format!("{folder}manifest.json")).await).unwrap();
     let archive = work.path().join("tree.tar.zst");
     download(&app, &format!("{folder}tree.tar.zst"), &archive).await;
     let bytes = fs::read(&archive).unwrap();
@@ -162,10 +142,7 @@ async fn a_directory_backup_restored_by_hand_equals_the_source() {
     let mut want = describe(&src);
     want.remove("scratch.tmp");
     let got = describe(&restored);
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        want.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
     for (path, w) in &want {
         let g = &got[path];
         assert_eq!(g.0, w.0, "{path}: kind");
@@ -185,19 +162,14 @@ async fn a_directory_backup_restored_by_hand_equals_the_source() {
         .iter()
         .map(|x| x[0].as_str().unwrap().to_owned())
         .collect();
-    assert!(
-        entries.contains(&"docs/readme.txt".to_owned()),
-        "{entries:?}"
-    );
+    assert!(entries.contains(&"docs/readme.txt".to_owned()), "{entries:?}");
 }
 
 #[tokio::test]
 async fn verify_reports_a_corrupted_object() {
     let app = TestApp::spawn().await;
     let job = app
-        .create_job(
-            json!({"name": "cfg", "items": [{"name": "cfg", "source": {"kind": "config"}}]}),
-        )
+        .create_job(json!({"name": "cfg", "items": [{"name": "cfg", "source": {"kind": "config"}}]}))
         .await;
     let id = app.run_job(&job).await;
     let e = app.wait_for_end(&id, Duration::from_secs(30)).await;
@@ -238,64 +210,44 @@ async fn one_failing_item_makes_the_run_partial_and_says_which() {
     );
     assert!(!error.contains('\n'));
     let folder = key_of(e["path"].as_str().unwrap(), &app.bucket);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&app.object_bytes(&format!("{folder}manifest.json")).await).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&app.object_bytes(&format!("{folder}manifest.json")).await).unwrap();
     assert_eq!(manifest["items"].as_array().unwrap().len(), 1);
     assert_eq!(manifest["status"], "Partial");
-    let dump = zstd::decode_all(
-        app.object_bytes(&format!("{folder}good.out.zst"))
-            .await
-            .as_slice(),
-    )
-    .unwrap();
+    let dump = zstd::decode_all(app.object_bytes(&format!("{folder}good.out.zst")).await.as_slice()).unwrap();
     assert_eq!(dump, b"dump\n");
 
     // All items failing: Failed, and no manifest.
-    let job = app.create_job(json!({"name": "all bad", "items": [{"name": "bad", "source": {"kind": "command", "argv": ["false"]}}]})).await;
+    let job = app
+        .create_job(json!({"name": "all bad", "items": [{"name": "bad", "source": {"kind": "command", "argv": ["false"]}}]}))
+        .await;
     let id = app.run_job(&job).await;
     let e = app.wait_for_end(&id, Duration::from_secs(30)).await;
     assert_eq!(e["status"], "Failed");
-    assert!(app
-        .object_keys(&format!("backups/{job}/{id}/"))
-        .await
-        .is_empty());
+    assert!(app.object_keys(&format!("backups/{job}/{id}/")).await.is_empty());
 }
 
 #[tokio::test]
 async fn retention_keeps_the_last_n_and_says_so_on_the_deleted_ones() {
     let app = TestApp::spawn().await;
-    let job = app.create_job(json!({"name": "kept", "items": [{"name": "c", "source": {"kind": "config"}}], "retention": {"keepLast": 2}})).await;
+    let job = app
+        .create_job(json!({"name": "kept", "items": [{"name": "c", "source": {"kind": "config"}}], "retention": {"keepLast": 2}}))
+        .await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         let id = app.run_job(&job).await;
-        assert_eq!(
-            app.wait_for_end(&id, Duration::from_secs(30)).await["status"],
-            "Success"
-        );
+        assert_eq!(app.wait_for_end(&id, Duration::from_secs(30)).await["status"], "Success");
         ids.push(id);
     }
     assert!(
-        app.object_keys(&format!("backups/{job}/{}/", ids[0]))
-            .await
-            .is_empty(),
+        app.object_keys(&format!("backups/{job}/{}/", ids[0])).await.is_empty(),
         "oldest deleted"
     );
     for id in &ids[1..] {
-        assert!(!app
-            .object_keys(&format!("backups/{job}/{id}/"))
-            .await
-            .is_empty());
+        assert!(!app.object_keys(&format!("backups/{job}/{id}/")).await.is_empty());
     }
     let first = app.execution(&ids[0]).await;
-    assert!(
-        first["pruned"].as_str().unwrap().contains("retention"),
-        "{first:#}"
-    );
-    assert!(first["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|l| l["stage"] == "Applying retention"));
+    assert!(first["pruned"].as_str().unwrap().contains("retention"), "{first:#}");
+    assert!(first["logs"].as_array().unwrap().iter().any(|l| l["stage"] == "Applying retention"));
 }
 
 /// A throwaway PostgreSQL server on loopback, run as the `postgres` user.
@@ -314,21 +266,14 @@ impl Postgres {
             .map(|e| e.path().join("bin"))
             .find(|p| p.join("initdb").exists())
             .expect("initdb");
-        let dir = tempfile::Builder::new()
-            .prefix("cairn-pg")
-            .tempdir_in("/tmp")
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("cairn-pg").tempdir_in("/tmp").unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
         let data = dir.path().join("data");
         let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
         let pwfile = dir.path().join("pw");
         fs::write(&pwfile, &password).unwrap();
         fs::set_permissions(&pwfile, fs::Permissions::from_mode(0o644)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let as_postgres = |args: &[&str]| {
             let out = Command::new("runuser")
                 .arg("-u")
@@ -353,10 +298,7 @@ impl Postgres {
             "--auth=scram-sha-256",
             &format!("--pwfile={}", pwfile.display()),
         ]);
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1",
-            dir.path().display()
-        );
+        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", dir.path().display());
         as_postgres(&[
             bin.join("pg_ctl").to_str().unwrap(),
             "-D",
@@ -368,12 +310,7 @@ impl Postgres {
             "-w",
             "start",
         ]);
-        Self {
-            dir,
-            bin,
-            port,
-            password,
-        }
+        Self { dir, bin, port, password }
     }
 
     fn psql(&self, db: &str, sql: &str) -> String {
@@ -396,11 +333,7 @@ impl Postgres {
             .env("PGPASSWORD", &self.password)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -420,8 +353,14 @@ impl Drop for Postgres {
 async fn a_postgres_backup_restores_into_a_fresh_database_with_identical_rows() {
     let pg = Postgres::start();
     pg.psql("postgres", "CREATE DATABASE app");
-    pg.psql("app", "CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, total numeric(10,2), placed timestamptz DEFAULT now())");
-    pg.psql("app", "INSERT INTO orders (customer, total) SELECT 'customer ' || g, g * 1.25 FROM generate_series(1, 5000) g");
+    pg.psql(
+        "app",
+        "CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, total numeric(10,2), placed timestamptz DEFAULT now())",
+    );
+    pg.psql(
+        "app",
+        "INSERT INTO orders (customer, total) SELECT 'customer ' || g, g * 1.25 FROM generate_series(1, 5000) g",
+    );
     let app = TestApp::spawn_with(Options {
         extra_env: vec![("CAIRN_TEST_PG_PASSWORD".into(), pg.password.clone())],
         ..Options::default()
@@ -437,12 +376,7 @@ async fn a_postgres_backup_restores_into_a_fresh_database_with_identical_rows() 
     let dump = work.path().join("app.dump");
     fs::write(
         &dump,
-        zstd::decode_all(
-            app.object_bytes(&format!("{folder}app-db.dump.zst"))
-                .await
-                .as_slice(),
-        )
-        .unwrap(),
+        zstd::decode_all(app.object_bytes(&format!("{folder}app-db.dump.zst")).await.as_slice()).unwrap(),
     )
     .unwrap();
     pg.psql("postgres", "CREATE DATABASE restored");
@@ -462,20 +396,12 @@ async fn a_postgres_backup_restores_into_a_fresh_database_with_identical_rows() 
         .env("PGPASSWORD", &pg.password)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let q = "SELECT id, customer, total, placed FROM orders ORDER BY id";
     let original = pg.psql("app", q);
     assert_eq!(original.lines().count(), 5000);
     assert_eq!(pg.psql("restored", q), original);
     // The password is never in the logs, the API, or the job.
-    let everything = format!(
-        "{e}{}{}",
-        app.server_log(),
-        app.get(&format!("/api/jobs/{job}")).await.1
-    );
+    let everything = format!("{e}{}{}", app.server_log(), app.get(&format!("/api/jobs/{job}")).await.1);
     assert!(!everything.contains(&pg.password), "password leaked");
 }

@@ -22,10 +22,7 @@ fn untag(v: &Yaml) -> &Yaml {
 }
 
 fn routes() -> BTreeSet<(String, String)> {
-    ROUTES
-        .iter()
-        .map(|r| (r.method.to_owned(), r.path.to_owned()))
-        .collect()
+    ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned())).collect()
 }
 
 #[test]
@@ -34,10 +31,7 @@ fn openapi_documents_exactly_the_routes_the_code_serves() {
     let mut documented = BTreeSet::new();
     for (path, ops) in doc["paths"].as_mapping().unwrap() {
         for (method, _) in ops.as_mapping().unwrap() {
-            documented.insert((
-                method.as_str().unwrap().to_uppercase(),
-                path.as_str().unwrap().to_owned(),
-            ));
+            documented.insert((method.as_str().unwrap().to_uppercase(), path.as_str().unwrap().to_owned()));
         }
     }
     assert_eq!(documented, routes());
@@ -62,10 +56,7 @@ fn template_routes_each_path_to_the_function_the_code_expects() {
         );
         for (_, event) in f["Properties"]["Events"].as_mapping().unwrap() {
             let p = &event["Properties"];
-            let (method, path) = (
-                p["Method"].as_str().unwrap().to_owned(),
-                p["Path"].as_str().unwrap().to_owned(),
-            );
+            let (method, path) = (p["Method"].as_str().unwrap().to_owned(), p["Path"].as_str().unwrap().to_owned());
             if path == "$default" {
                 assert_eq!(function, Function::List, "the $default route goes to list");
                 continue;
@@ -110,16 +101,8 @@ fn template_tables_match_the_definitions_cairn_init_uses() {
                 .find(|k| k["KeyType"] == kind)
                 .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
         };
-        assert_eq!(
-            key(&p["KeySchema"], "HASH").as_deref(),
-            Some(def.hash_key),
-            "{name}"
-        );
-        assert_eq!(
-            key(&p["KeySchema"], "RANGE").as_deref(),
-            def.range_key,
-            "{name}"
-        );
+        assert_eq!(key(&p["KeySchema"], "HASH").as_deref(), Some(def.hash_key), "{name}");
+        assert_eq!(key(&p["KeySchema"], "RANGE").as_deref(), def.range_key, "{name}");
         let indexes: Vec<(String, Option<String>, Option<String>)> = p["GlobalSecondaryIndexes"]
             .as_sequence()
             .map(|s| {
@@ -137,13 +120,7 @@ fn template_tables_match_the_definitions_cairn_init_uses() {
         let want: Vec<(String, Option<String>, Option<String>)> = def
             .indexes
             .iter()
-            .map(|i| {
-                (
-                    i.name.to_owned(),
-                    Some(i.hash_key.to_owned()),
-                    i.range_key.map(str::to_owned),
-                )
-            })
+            .map(|i| (i.name.to_owned(), Some(i.hash_key.to_owned()), i.range_key.map(str::to_owned)))
             .collect();
         assert_eq!(indexes, want, "{name}");
         let ttl = p["TimeToLiveSpecification"]["AttributeName"].as_str();
@@ -161,8 +138,7 @@ async fn the_live_api_answers_only_documented_statuses() {
     for (path, ops) in doc["paths"].as_mapping().unwrap() {
         for (method, op) in ops.as_mapping().unwrap() {
             let concrete = path.as_str().unwrap().replace("{id}", "unknown-id");
-            let m = reqwest::Method::from_bytes(method.as_str().unwrap().to_uppercase().as_bytes())
-                .unwrap();
+            let m = reqwest::Method::from_bytes(method.as_str().unwrap().to_uppercase().as_bytes()).unwrap();
             let method = method.as_str().unwrap();
             for authorised in [true, false] {
                 let mut req = app.http.request(m.clone(), app.url(&concrete));
@@ -171,10 +147,7 @@ async fn the_live_api_answers_only_documented_statuses() {
                 }
                 let resp = req.send().await.unwrap();
                 let status = resp.status().as_u16().to_string();
-                let body: serde_json::Value = resp
-                    .json()
-                    .await
-                    .unwrap_or_else(|_| panic!("{method} {concrete}: not JSON"));
+                let body: serde_json::Value = resp.json().await.unwrap_or_else(|_| panic!("{method} {concrete}: not JSON"));
                 assert!(body.get("success").is_some(), "{method} {concrete}: {body}");
                 let documented: Vec<String> = op["responses"]
                     .as_mapping()

@@ -120,10 +120,7 @@ impl TestApp {
             prefix,
             bucket,
             admin_key: String::new(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client"),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
             options,
             port: 0,
             server: None,
@@ -132,14 +129,7 @@ impl TestApp {
         };
         app.cli(&["init"]).expect("cairn init");
         let key = app
-            .cli(&[
-                "keys",
-                "create",
-                "--name",
-                "test admin",
-                "--permissions",
-                "all",
-            ])
+            .cli(&["keys", "create", "--name", "test admin", "--permissions", "all"])
             .expect("admin key");
         app.admin_key = key["key"].as_str().expect("key text").to_owned();
         app.start_server().await;
@@ -155,22 +145,10 @@ impl TestApp {
             ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
             ("CAIRN_TABLE_PREFIX", self.prefix.clone()),
             ("CAIRN_BUCKET", self.bucket.clone()),
-            (
-                "CAIRN_RATE_LIMIT_GET",
-                self.options.rate_limit_get.to_string(),
-            ),
-            (
-                "CAIRN_RATE_LIMIT_WRITE",
-                self.options.rate_limit_write.to_string(),
-            ),
-            (
-                "CAIRN_LEASE_SECONDS",
-                self.options.lease_seconds.to_string(),
-            ),
-            (
-                "CAIRN_SWEEP_SECONDS",
-                self.options.sweep_seconds.to_string(),
-            ),
+            ("CAIRN_RATE_LIMIT_GET", self.options.rate_limit_get.to_string()),
+            ("CAIRN_RATE_LIMIT_WRITE", self.options.rate_limit_write.to_string()),
+            ("CAIRN_LEASE_SECONDS", self.options.lease_seconds.to_string()),
+            ("CAIRN_SWEEP_SECONDS", self.options.sweep_seconds.to_string()),
             ("RUST_LOG", "info".to_owned()),
         ]
         .into_iter()
@@ -214,12 +192,7 @@ impl TestApp {
         self.server = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(r) = self
-                .http
-                .get(format!("{}/api/health", self.base_url))
-                .send()
-                .await
-            {
+            if let Ok(r) = self.http.get(format!("{}/api/health", self.base_url)).send().await {
                 if r.status().is_success() {
                     return;
                 }
@@ -270,9 +243,7 @@ impl TestApp {
 
     /// A request with the admin key.
     pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url(path))
-            .bearer_auth(&self.admin_key)
+        self.http.request(method, self.url(path)).bearer_auth(&self.admin_key)
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -295,10 +266,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "{body}");
-        body["data"]["id"]
-            .as_str()
-            .expect("destination id")
-            .to_owned()
+        body["data"]["id"].as_str().expect("destination id").to_owned()
     }
 
     /// Creates a job from `spec` (destinations filled in when absent).
@@ -315,16 +283,11 @@ impl TestApp {
     pub async fn run_job(&self, job_id: &str) -> String {
         let (status, body) = self.post(&format!("/api/jobs/{job_id}/run"), None).await;
         assert_eq!(status, 200, "{body}");
-        body["executionId"]
-            .as_str()
-            .expect("execution id")
-            .to_owned()
+        body["executionId"].as_str().expect("execution id").to_owned()
     }
 
     pub async fn execution(&self, id: &str) -> Value {
-        let (status, body) = self
-            .get(&format!("/api/executions/{id}?includeLogs=true"))
-            .await;
+        let (status, body) = self.get(&format!("/api/executions/{id}?includeLogs=true")).await;
         assert_eq!(status, 200, "{body}");
         body["data"].clone()
     }
@@ -347,22 +310,14 @@ impl TestApp {
     }
 
     /// Polls until `pred` holds for the execution.
-    pub async fn wait_until(
-        &self,
-        id: &str,
-        timeout: Duration,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
+    pub async fn wait_until(&self, id: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let e = self.execution(id).await;
             if pred(&e) {
                 return e;
             }
-            assert!(
-                Instant::now() < deadline,
-                "execution {id} never reached the state: {e:#}"
-            );
+            assert!(Instant::now() < deadline, "execution {id} never reached the state: {e:#}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -371,16 +326,10 @@ impl TestApp {
         let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(ENDPOINT)
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests"))
             .load()
             .await;
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&conf)
-                .force_path_style(true)
-                .build(),
-        )
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build())
     }
 
     /// Every object key under `prefix` in the test's bucket.
@@ -394,10 +343,7 @@ impl TestApp {
             .send()
             .await
             .expect("list objects");
-        out.contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect()
+        out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
     }
 
     pub async fn object_bytes(&self, key: &str) -> Vec<u8> {
@@ -410,12 +356,7 @@ impl TestApp {
             .send()
             .await
             .expect("get object");
-        got.body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes()
-            .to_vec()
+        got.body.collect().await.expect("body").into_bytes().to_vec()
     }
 }
 
@@ -424,8 +365,7 @@ pub async fn send(r: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = r.send().await.expect("request");
     let status = resp.status().as_u16();
     let text = resp.text().await.expect("body");
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, body)
 }
 

@@ -10,5 +10,6 @@ mod api_jobs;
 mod api_rate_limits;
 mod backups;
 mod contracts;
+mod hooks;
 mod queue;
 mod seed_clients;

@@ -16,8 +16,7 @@ fn slow_job(name: &str, seconds: f32) -> serde_json::Value {
 #[tokio::test]
 async fn twenty_concurrent_triggers_never_run_more_than_max_concurrent_jobs() {
     let app = TestApp::spawn().await;
-    app.cli(&["settings", "set", "max-concurrent-jobs", "2"])
-        .unwrap();
+    app.cli(&["settings", "set", "max-concurrent-jobs", "2"]).unwrap();
     let job = app.create_job(slow_job("burst", 0.4)).await;
     let path = format!("/api/jobs/{job}/run");
     let triggers = (0..20).map(|_| app.post(&path, None));
@@ -32,9 +31,7 @@ async fn twenty_concurrent_triggers_never_run_more_than_max_concurrent_jobs() {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut max_running = 0;
     loop {
-        let (_, page) = app
-            .get(&format!("/api/executions?jobId={job}&limit=100"))
-            .await;
+        let (_, page) = app.get(&format!("/api/executions?jobId={job}&limit=100")).await;
         let statuses: Vec<String> = page["data"]
             .as_array()
             .unwrap()
@@ -62,9 +59,7 @@ async fn twenty_concurrent_triggers_never_run_more_than_max_concurrent_jobs() {
         let e = app.execution(id).await;
         started.push((e["startedAt"].as_str().unwrap().to_owned(), id.clone()));
     }
-    let (_, page) = app
-        .get(&format!("/api/executions?jobId={job}&limit=100"))
-        .await;
+    let (_, page) = app.get(&format!("/api/executions?jobId={job}&limit=100")).await;
     let mut queued_order: Vec<String> = page["data"]
         .as_array()
         .unwrap()
@@ -78,10 +73,7 @@ async fn twenty_concurrent_triggers_never_run_more_than_max_concurrent_jobs() {
     // Two slots: an execution starts no later than two places after its queue position.
     for (pos, id) in start_order.iter().enumerate() {
         let qpos = queued_order.iter().position(|q| q == id).unwrap();
-        assert!(
-            pos.abs_diff(qpos) <= 2,
-            "execution {id} queued {qpos} started {pos}"
-        );
+        assert!(pos.abs_diff(qpos) <= 2, "execution {id} queued {qpos} started {pos}");
     }
 }
 
@@ -90,51 +82,33 @@ async fn cancel_works_while_pending_and_while_running() {
     let app = TestApp::spawn().await;
     let job = app.create_job(slow_job("long", 30.0)).await;
     let running = app.run_job(&job).await;
-    app.wait_until(&running, Duration::from_secs(20), |e| {
-        e["status"] == "Running"
-    })
-    .await;
+    app.wait_until(&running, Duration::from_secs(20), |e| e["status"] == "Running")
+        .await;
     let pending = app.run_job(&job).await;
     let e = app.execution(&pending).await;
     assert_eq!(e["status"], "Pending");
     assert_eq!(e["queuePosition"], 1);
 
-    let (status, body) = app
-        .post(&format!("/api/executions/{pending}/cancel"), None)
-        .await;
+    let (status, body) = app.post(&format!("/api/executions/{pending}/cancel"), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "Cancelled");
 
     let asked = Instant::now();
-    let (status, _) = app
-        .post(&format!("/api/executions/{running}/cancel"), None)
-        .await;
+    let (status, _) = app.post(&format!("/api/executions/{running}/cancel"), None).await;
     assert_eq!(status, 200);
     let ended = app.wait_for_end(&running, Duration::from_secs(15)).await;
     assert_eq!(ended["status"], "Cancelled", "{ended:#}");
-    assert!(
-        asked.elapsed() < Duration::from_secs(5),
-        "cancel took {:?}",
-        asked.elapsed()
-    );
+    assert!(asked.elapsed() < Duration::from_secs(5), "cancel took {:?}", asked.elapsed());
     let folder = format!("backups/{job}/{running}/");
-    assert!(
-        app.object_keys(&folder).await.is_empty(),
-        "a cancelled backup leaves nothing"
-    );
-    let (status, body) = app
-        .post(&format!("/api/executions/{running}/cancel"), None)
-        .await;
+    assert!(app.object_keys(&folder).await.is_empty(), "a cancelled backup leaves nothing");
+    let (status, body) = app.post(&format!("/api/executions/{running}/cancel"), None).await;
     assert_eq!(status, 409, "{body}");
     // The slot was freed: the next run goes through.
     let fast = app
         .create_job(json!({"name": "fast", "items": [{"name": "c", "source": {"kind": "config"}}]}))
         .await;
     let next = app.run_job(&fast).await;
-    assert_eq!(
-        app.wait_for_end(&next, Duration::from_secs(30)).await["status"],
-        "Success"
-    );
+    assert_eq!(app.wait_for_end(&next, Duration::from_secs(30)).await["status"], "Success");
 }
 
 #[tokio::test]
@@ -150,30 +124,18 @@ async fn killing_the_runner_mid_upload_leaves_no_manifest_and_the_sweep_fails_it
         .await;
     let id = app.run_job(&job).await;
     // Wait until at least one part reached S3 (stage Uploading), then crash the server.
-    app.wait_until(&id, Duration::from_secs(30), |e| e["stage"] == "Uploading")
-        .await;
+    app.wait_until(&id, Duration::from_secs(30), |e| e["stage"] == "Uploading").await;
     app.kill_server();
     app.start_server().await;
     let ended = app.wait_for_end(&id, Duration::from_secs(30)).await;
     assert_eq!(ended["status"], "Failed");
-    assert!(
-        ended["error"].as_str().unwrap().contains("Never finished"),
-        "{ended:#}"
-    );
+    assert!(ended["error"].as_str().unwrap().contains("Never finished"), "{ended:#}");
     let keys = app.object_keys(&format!("backups/{job}/{id}/")).await;
-    assert!(
-        !keys.iter().any(|k| k.ends_with("manifest.json")),
-        "{keys:?}"
-    );
+    assert!(!keys.iter().any(|k| k.ends_with("manifest.json")), "{keys:?}");
     // The slot the dead runner held is free again.
     let fast = app
-        .create_job(
-            json!({"name": "after", "items": [{"name": "c", "source": {"kind": "config"}}]}),
-        )
+        .create_job(json!({"name": "after", "items": [{"name": "c", "source": {"kind": "config"}}]}))
         .await;
     let next = app.run_job(&fast).await;
-    assert_eq!(
-        app.wait_for_end(&next, Duration::from_secs(30)).await["status"],
-        "Success"
-    );
+    assert_eq!(app.wait_for_end(&next, Duration::from_secs(30)).await["status"], "Success");
 }

@@ -49,24 +49,19 @@ fn quick_start_commands(seed: &str) -> Vec<String> {
 /// Runs a script; answers its exit code and standard output (curl's progress meter on
 /// stderr stays out of the JSON).
 fn bash(script: &str) -> (i32, String) {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(script)
-        .output()
-        .expect("bash");
+    let out = Command::new("bash").arg("-c").arg(script).output().expect("bash");
     if !out.status.success() {
         eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     }
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[tokio::test]
 async fn the_quick_start_curl_commands_work_verbatim() {
     let app = TestApp::spawn().await;
-    let job = app.create_job(json!({"name": "Daily config backup", "items": [{"name": "cfg", "source": {"kind": "config"}}]})).await;
+    let job = app
+        .create_job(json!({"name": "Daily config backup", "items": [{"name": "cfg", "source": {"kind": "config"}}]}))
+        .await;
     let seed = seed();
     let commands = quick_start_commands(&seed);
     assert_eq!(commands.len(), 4, "{commands:#?}");
@@ -77,11 +72,7 @@ async fn the_quick_start_curl_commands_work_verbatim() {
     let run: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}"));
     assert_eq!(run["success"], true);
     let execution = run["executionId"].as_str().unwrap().to_owned();
-    assert_eq!(
-        run.as_object().unwrap().len(),
-        2,
-        "exactly success and executionId: {run}"
-    );
+    assert_eq!(run.as_object().unwrap().len(), 2, "exactly success and executionId: {run}");
 
     let (code, out) = bash(&substitute_ids(&commands[1], &app, &job, Some(&execution)));
     assert_eq!(code, 0);
@@ -114,10 +105,7 @@ async fn the_quick_start_curl_commands_work_verbatim() {
     assert!(!logs.is_empty());
     for l in logs {
         assert!(l["timestamp"].is_string() && l["stage"].is_string() && l["message"].is_string());
-        assert!(matches!(
-            l["level"].as_str(),
-            Some("info" | "warning" | "error")
-        ));
+        assert!(matches!(l["level"].as_str(), Some("info" | "warning" | "error")));
     }
 
     let (_, out) = bash(&substitute_ids(&commands[3], &app, &job, None));
@@ -130,11 +118,11 @@ async fn the_seed_bash_script_exits_0_after_a_real_backup() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("data.txt"), "important\n".repeat(10_000)).unwrap();
-    let job = app.create_job(json!({"name": "Daily files", "items": [{"name": "files", "source": {"kind": "directory", "path": dir.path()}}]})).await;
+    let job = app
+        .create_job(json!({"name": "Daily files", "items": [{"name": "files", "source": {"kind": "directory", "path": dir.path()}}]}))
+        .await;
     let seed = seed();
-    let start = seed
-        .find("#!/bin/bash\nset -euo pipefail\nAPI_KEY")
-        .expect("the bash script");
+    let start = seed.find("#!/bin/bash\nset -euo pipefail\nAPI_KEY").expect("the bash script");
     let end = start + seed[start..].find("\ndone").expect("its end") + "\ndone".len();
     let script = substitute(&seed[start..end], &app, &job);
     let (code, out) = bash(&script);
@@ -145,17 +133,18 @@ async fn the_seed_bash_script_exits_0_after_a_real_backup() {
 #[tokio::test]
 async fn the_seed_bash_script_exits_1_with_the_error_when_the_backup_fails() {
     let app = TestApp::spawn().await;
-    let job = app.create_job(json!({"name": "Broken", "items": [{"name": "gone", "source": {"kind": "directory", "path": "/nonexistent/cairn-test"}}]})).await;
+    let job = app
+        .create_job(
+            json!({"name": "Broken", "items": [{"name": "gone", "source": {"kind": "directory", "path": "/nonexistent/cairn-test"}}]}),
+        )
+        .await;
     let seed = seed();
-    let start = seed
-        .find("#!/bin/bash\nset -euo pipefail\nAPI_KEY")
-        .unwrap();
+    let start = seed.find("#!/bin/bash\nset -euo pipefail\nAPI_KEY").unwrap();
     let end = start + seed[start..].find("\ndone").unwrap() + "\ndone".len();
     let (code, out) = bash(&substitute(&seed[start..end], &app, &job));
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("Backup failed: item 'gone' failed")
-            && out.contains("/nonexistent/cairn-test"),
+        out.contains("Backup failed: item 'gone' failed") && out.contains("/nonexistent/cairn-test"),
         "{out}"
     );
 }
