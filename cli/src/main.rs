@@ -11,6 +11,7 @@ use cairn_shared::adapters::tables;
 use cairn_shared::config::Config;
 use cairn_shared::error::ApiError;
 use cairn_shared::model::key::parse_duration_seconds;
+use cairn_shared::model::RestoreRequest;
 use cairn_shared::model::{parse_json_body, ApiKey, DestinationSpec, ExecutionStatus, HookSpec, JobSpec, Permission, Trigger};
 use cairn_shared::store::{DestinationRepository, ExecutionQuery, ExecutionStore, JobRepository};
 use cairn_shared::wiring::App;
@@ -225,6 +226,27 @@ enum BackupsCmd {
     /// Re-read a backup: every object's SHA-256 and size against its manifest, and the
     /// contents of every archive.
     Verify { execution_id: String },
+    /// Queue a restore of a backup: a JSON request from --file, or one directory target.
+    Restore {
+        execution_id: String,
+        #[arg(long, conflicts_with_all = ["to_dir", "item"])]
+        file: Option<PathBuf>,
+        /// Restore into this directory (each item into a subdirectory named after it when
+        /// the backup has several).
+        #[arg(long)]
+        to_dir: Option<String>,
+        /// Only this item.
+        #[arg(long)]
+        item: Option<String>,
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Presigned URLs for a backup's objects and manifest.
+    Download {
+        execution_id: String,
+        #[arg(long, default_value_t = 900)]
+        expires_in: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -625,6 +647,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ));
                 }
                 lines.join("\n")
+            });
+        }
+        Command::Backups(BackupsCmd::Restore { execution_id, file, to_dir, item, overwrite }) => {
+            let app = App::build(config).await;
+            let body = match (file, to_dir) {
+                (Some(f), _) => read_input(&f)?,
+                (None, Some(dir)) => {
+                    let target = json!({"kind": "directory", "path": dir, "overwrite": overwrite});
+                    match item {
+                        Some(name) => serde_json::to_vec(&json!({"items": [{"name": name, "target": target}]}))?,
+                        None => serde_json::to_vec(&json!({"target": target}))?,
+                    }
+                }
+                (None, None) => bail!("give --file REQUEST.json or --to-dir DIRECTORY"),
+            };
+            let request: RestoreRequest = parse_json_body(&body).map_err(api_err)?;
+            let t = app.service.start_restore(&execution_id, request, Trigger::Cli).await.map_err(api_err)?;
+            emit(out, &json!({"executionId": t.execution_id}), || format!("queued restore {}", t.execution_id));
+        }
+        Command::Backups(BackupsCmd::Download { execution_id, expires_in }) => {
+            let app = App::build(config).await;
+            let request = cairn_shared::api::service::DownloadRequest { items: None, expires_in: Some(expires_in) };
+            let v = app.service.download(&execution_id, request, Trigger::Cli).await.map_err(api_err)?;
+            emit(out, &v, || {
+                v["items"].as_array().into_iter().flatten().map(|i| format!("{}  {}", i["item"].as_str().unwrap_or(""), i["url"].as_str().unwrap_or(""))).collect::<Vec<_>>().join("\n")
             });
         }
         Command::Serve { port, host } => {

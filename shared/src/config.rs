@@ -28,6 +28,8 @@ pub struct Config {
     pub runner_function: Option<String>,
     /// `CAIRN_LEASE_SECONDS` (default 30): how long a runner's claim lasts without renewal.
     pub lease_seconds: u64,
+    /// `CAIRN_DOWNLOAD_MAX_SECONDS` (default 43200): the longest a download URL may live.
+    pub download_max_seconds: u64,
     /// `CAIRN_PART_SIZE_MIB` (default 8): multipart part size for uploads.
     pub part_size_mib: usize,
 }
@@ -91,6 +93,7 @@ impl Config {
             rate_limit_write: u32::try_from(number("CAIRN_RATE_LIMIT_WRITE", 20)?).unwrap_or(u32::MAX),
             runner_function: lookup("CAIRN_RUNNER_FUNCTION").filter(|v| !v.is_empty()),
             lease_seconds: number("CAIRN_LEASE_SECONDS", 30)?,
+            download_max_seconds: number("CAIRN_DOWNLOAD_MAX_SECONDS", 43_200)?,
             part_size_mib: usize::try_from(number("CAIRN_PART_SIZE_MIB", 8)?).unwrap_or(8).max(5),
         })
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use crate::model::{Hook, HookPosition, HookRules, HookType, Job};
+use crate::model::{Hook, HookPosition, HookRules, HookType, Job, LogLevel, OnError};
 
 /// Output kept per hook (stdout and stderr together).
 pub const OUTPUT_CAP: usize = 64 * 1024;
@@ -393,6 +393,43 @@ impl HookRunner {
             truncated,
             start_error: None,
         }
+    }
+}
+
+impl HookRunner {
+    /// Runs the hooks among `hooks` that match `call`'s type and position, in the given
+    /// (name) order, reporting each through `log`. A pre hook that fails with
+    /// `onError: fail` stops the rest and answers why; other failures are warnings.
+    ///
+    /// # Errors
+    /// The failing pre hook's summary (`pre-backup hook 'x' exited with status 3 in 5 ms`).
+    pub async fn run_all(&self, hooks: &[Hook], call: &HookCall, secrets: &[String], log: impl Fn(LogLevel, String)) -> Result<(), String> {
+        for hook in hooks.iter().filter(|h| h.hook_type == call.hook_type && h.position == call.position) {
+            let outcome = self.run(hook, call, secrets).await;
+            let position = match call.position {
+                HookPosition::Pre => "pre",
+                HookPosition::Post => "post",
+            };
+            let what = format!("{position}-{} hook '{}'", call.hook_type.as_str(), hook.name);
+            let summary = format!("{what} {} in {} ms", outcome.describe(hook.timeout), outcome.duration.as_millis());
+            let fails_task = !outcome.succeeded() && call.position == HookPosition::Pre && hook.on_error == OnError::Fail;
+            let level = if outcome.succeeded() {
+                LogLevel::Info
+            } else if fails_task {
+                LogLevel::Error
+            } else {
+                LogLevel::Warning
+            };
+            log(level, format!("{}{summary}", if outcome.succeeded() || fails_task { "" } else { "ignoring failure: " }));
+            if !outcome.output.trim().is_empty() {
+                let note = if outcome.truncated { " (truncated at 64 KiB)" } else { "" };
+                log(level, format!("{what} output{note}:\n{}", outcome.output.trim_end()));
+            }
+            if fails_task {
+                return Err(summary);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -21,7 +21,7 @@ use crate::engine::{EngineError, Signals};
 use crate::error::StoreError;
 use crate::hooks::{HookCall, HookRunner};
 use crate::model::{ApiKey, Destination, Execution, ExecutionStatus, ExecutionType, ItemResult, Job, LogEntry, LogLevel, Source, Stage};
-use crate::model::{Hook, HookPosition, HookType, OnError};
+use crate::model::{Hook, HookType, RestoreRequest, RestoreTarget};
 use crate::store::HookRepository;
 use crate::store::{
     ClaimOutcome, Completion, DestinationRepository, Dispatcher, ExecutionQuery, ExecutionStore, JobRepository, KeyStore, RenewOutcome,
@@ -385,6 +385,8 @@ impl Runner {
         ));
         let completion = match execution.execution_type {
             ExecutionType::Backup => self.backup(&execution, &state).await,
+            ExecutionType::Restore => self.restore(&execution, &state).await,
+            ExecutionType::Clone => self.clone_job(&execution, &state).await,
             other => self.finish(
                 &execution,
                 &state,
@@ -567,6 +569,11 @@ impl Runner {
             None
         };
 
+        // Validated at job creation; a job stored before a recipient became invalid fails here.
+        let recipients = match job.encryption.as_ref().map(|e| crate::engine::crypto::parse_recipients(&e.recipients)).transpose() {
+            Ok(r) => r.map(Arc::new),
+            Err(e) => return Outcome::new(ExecutionStatus::Failed, None, None, Some(format!("encryption: {e}")), vec![]),
+        };
         let mut results: Vec<ItemResult> = Vec::new();
         let mut manifest_items = Vec::new();
         let mut stored_total = 0u64;
@@ -646,6 +653,7 @@ impl Runner {
                 source.clone(),
                 job.compression.level,
                 self.config.part_size_mib * 1024 * 1024,
+                recipients.clone(),
                 targets,
                 ctx,
                 log,
@@ -696,6 +704,7 @@ impl Runner {
                         sha256: b.summary.sha256.clone(),
                         parts: b.summary.parts,
                         etag: b.summary.multipart_etag.clone(),
+                        encrypted: job.encryption.is_some(),
                         problems: b.problems.clone(),
                     });
                 }
@@ -817,6 +826,280 @@ impl Runner {
         Outcome::new(status, Some(stored_total), Some(path), error, results)
     }
 
+    /// A restore: read the manifest, run the restore pre hooks, check every selected
+    /// object (checksum, size, entry paths) before writing anything, then apply each
+    /// item to its target; post hooks whatever the outcome.
+    async fn restore(&self, execution: &Execution, state: &Arc<RunState>) -> Completion {
+        let fail = |message: String| self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(message), vec![]);
+        state.advance(Stage::Initializing, 2);
+        let request: RestoreRequest = match execution.parameters.as_deref().map(serde_json::from_str) {
+            Some(Ok(r)) => r,
+            _ => return fail("the restore request is missing or malformed".into()),
+        };
+        let Some((bucket, folder)) = execution.path.as_deref().and_then(crate::adapters::s3::split_path) else {
+            return fail("the backup's location is unknown".into());
+        };
+        let job = self.stores.jobs.get_job(&execution.job_id).await.ok().flatten();
+        let destination = match &job {
+            Some(j) => self.destinations_of(j).await.unwrap_or_default().into_iter().find(|d| d.bucket == bucket),
+            None => None,
+        };
+        let s3 = destination.as_ref().map_or_else(|| self.clients.s3.clone(), |d| self.clients.s3_for(d.endpoint.as_deref(), d.region.as_deref()));
+        let manifest = match crate::engine::verify::read_manifest(&s3, bucket, folder).await {
+            Ok(m) => m,
+            Err(e) => return fail(e.to_string()),
+        };
+        let job = job.unwrap_or_else(|| manifest.job.clone());
+        let selected: Vec<(ManifestItem, RestoreTarget)> =
+            manifest.items.iter().filter_map(|i| request.target_of(&i.name).map(|t| (i.clone(), t.clone()))).collect();
+        if let Some(missing) = request.items.iter().flatten().find(|i| !manifest.items.iter().any(|m| m.name == i.name)) {
+            return fail(format!("the backup's manifest has no item '{}'", missing.name));
+        }
+        let names: Vec<String> = selected.iter().map(|(i, _)| i.name.clone()).collect();
+        state.log(LogLevel::Info, format!("Restore of {} item(s) from s3://{bucket}/{folder}/: {}", names.len(), names.join(", ")));
+        let hooks = self.hooks_for(&job, state).await;
+        let secrets = secrets_of(&job);
+        let (item_id, item_name) = match selected.as_slice() {
+            [(one, _)] if request.items.is_some() => (crate::hooks::item_id(&job.id, &one.name), one.name.clone()),
+            _ => (String::new(), String::new()),
+        };
+        let start = execution.started_at.as_deref().and_then(time::parse_iso).unwrap_or_else(time::now).timestamp();
+        state.advance(Stage::PreHooks, 5);
+        let pre = HookCall::restore_pre(&job, &item_id, &item_name, &names, start, &execution.id);
+        let outcome = match self.run_hooks(&hooks, &pre, state, &secrets).await {
+            Err(message) => Outcome::new(ExecutionStatus::Failed, None, None, Some(message), vec![]),
+            Ok(()) => self.restore_items(state, &s3, bucket, folder, &selected, &request).await,
+        };
+        state.advance(Stage::PostHooks, 98);
+        let post = HookCall::restore_post(&job, &item_id, &item_name, &names, start, time::now().timestamp(), outcome.status.hook_code(), &execution.id);
+        let _ = self.run_hooks(&hooks, &post, state, &secrets).await;
+        self.finish(execution, state, outcome.status, outcome.size, execution.path.clone(), outcome.error, outcome.items)
+    }
+
+    async fn restore_items(
+        &self,
+        state: &Arc<RunState>,
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        folder: &str,
+        selected: &[(ManifestItem, RestoreTarget)],
+        request: &RestoreRequest,
+    ) -> Outcome {
+        let failed = |message: String| Outcome::new(ExecutionStatus::Failed, None, None, Some(message), vec![]);
+        for (item, target) in selected {
+            if let RestoreTarget::Directory { path, overwrite } = target {
+                if let Err(e) = crate::engine::restore::check_directory_target(std::path::Path::new(path), *overwrite) {
+                    return failed(format!("item '{}': {e}", item.name));
+                }
+            }
+        }
+        let identity = match crate::engine::crypto::identity_for(request.decryption.as_ref()) {
+            Ok(i) => i,
+            Err(e) => return failed(e),
+        };
+        state.advance(Stage::Verifying, 10);
+        let total = selected.len().max(1);
+        for (n, (item, _)) in selected.iter().enumerate() {
+            if item.encrypted && identity.is_none() {
+                return failed(format!("item '{}' is encrypted: give decryption.identityFile or decryption.identityEnv", item.name));
+            }
+            let reader = match self.object_reader(s3, bucket, &format!("{folder}/{}", item.object)).await {
+                Ok(r) => r,
+                Err(e) => return failed(format!("item '{}' cannot be read: {e}", item.name)),
+            };
+            let (item_c, identity_c) = (item.clone(), identity.clone());
+            let checked = tokio::task::spawn_blocking(move || {
+                crate::engine::restore::verify_before_apply(reader, &item_c, |r| crate::engine::crypto::decrypting(r, item_c.encrypted, identity_c.as_ref()))
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            if let Err(e) = checked {
+                return failed(format!("item '{}' failed its checksum before anything was written: {e}", item.name));
+            }
+            state.log(LogLevel::Info, format!("Item '{}': SHA-256 and size match the manifest", item.name));
+            state.progress.fetch_max(u8::try_from(10 + 40 * (n + 1) / total).unwrap_or(50), Ordering::Relaxed);
+        }
+        state.advance(Stage::Restoring, 50);
+        let mut results = Vec::new();
+        let mut size = 0;
+        for (n, (item, target)) in selected.iter().enumerate() {
+            if state.signals.cancelled() {
+                results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Cancelled, size: None, error: Some("cancelled".into()) });
+                continue;
+            }
+            let reader = match self.object_reader(s3, bucket, &format!("{folder}/{}", item.object)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Failed, size: None, error: Some(e) });
+                    continue;
+                }
+            };
+            let ctx = SourceContext {
+                signals: state.signals.clone(),
+                problems: upload::new_problems(),
+                runtime: tokio::runtime::Handle::current(),
+                s3: self.clients.s3.clone(),
+                config_document: None,
+            };
+            let (item_c, target_c, identity_c) = (item.clone(), target.clone(), identity.clone());
+            let applied = tokio::task::spawn_blocking(move || {
+                let plain = crate::engine::crypto::decrypting(Box::new(reader), item_c.encrypted, identity_c.as_ref())?;
+                crate::engine::restore::apply(plain, &item_c, &target_c, &ctx)
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            match applied {
+                Ok(count) => {
+                    state.log(LogLevel::Info, format!("Item '{}' restored to {} ({count} entries/bytes)", item.name, describe_target(target)));
+                    size += item.stored_bytes;
+                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Success, size: Some(item.stored_bytes), error: None });
+                }
+                Err(e) => {
+                    state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
+                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Failed, size: None, error: Some(e) });
+                }
+            }
+            state.progress.fetch_max(u8::try_from(50 + 45 * (n + 1) / total).unwrap_or(95), Ordering::Relaxed);
+        }
+        let failed_items: Vec<&ItemResult> = results.iter().filter(|r| r.status != ExecutionStatus::Success).collect();
+        let status = if state.signals.cancelled() {
+            ExecutionStatus::Cancelled
+        } else if failed_items.is_empty() {
+            ExecutionStatus::Success
+        } else if failed_items.len() == results.len() {
+            ExecutionStatus::Failed
+        } else {
+            ExecutionStatus::Partial
+        };
+        let error = (!failed_items.is_empty())
+            .then(|| failed_items.iter().map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or(""))).collect::<Vec<_>>().join("; "));
+        Outcome::new(status, Some(size), None, error, results)
+    }
+
+    /// A clone: each item's source streamed straight into its target, no backup stored,
+    /// with clone and clone_item hooks.
+    async fn clone_job(&self, execution: &Execution, state: &Arc<RunState>) -> Completion {
+        state.advance(Stage::Initializing, 2);
+        let job = match self.stores.jobs.get_job(&execution.job_id).await {
+            Ok(Some(j)) => j,
+            Ok(None) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some("Job was deleted before it ran".into()), vec![]),
+            Err(e) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(format!("cannot read the job: {e}")), vec![]),
+        };
+        state.items_total.store(job.items.len(), Ordering::Relaxed);
+        state.log(LogLevel::Info, format!("Clone of job '{}' started: {} item(s)", job.name, job.items.len()));
+        let hooks = self.hooks_for(&job, state).await;
+        let secrets = secrets_of(&job);
+        let start = execution.started_at.as_deref().and_then(time::parse_iso).unwrap_or_else(time::now).timestamp();
+        state.advance(Stage::PreHooks, 5);
+        let pre = HookCall::clone_pre(&job, start, &execution.id);
+        let outcome = match self.run_hooks(&hooks, &pre, state, &secrets).await {
+            Err(message) => Outcome::new(ExecutionStatus::Failed, None, None, Some(message), vec![]),
+            Ok(()) => self.clone_items(execution, state, &job, &hooks, &secrets).await,
+        };
+        state.advance(Stage::PostHooks, 98);
+        let post = HookCall::clone_post(&job, start, time::now().timestamp(), outcome.status.hook_code(), &execution.id);
+        let _ = self.run_hooks(&hooks, &post, state, &secrets).await;
+        self.finish(execution, state, outcome.status, outcome.size, None, outcome.error, outcome.items)
+    }
+
+    async fn clone_items(&self, execution: &Execution, state: &Arc<RunState>, job: &Job, hooks: &[Hook], secrets: &[String]) -> Outcome {
+        state.advance(Stage::Restoring, 10);
+        let mut results = Vec::new();
+        let mut moved = 0;
+        for (index, item) in job.items.iter().enumerate() {
+            state.item_index.store(index, Ordering::Relaxed);
+            if state.signals.cancelled() {
+                results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Cancelled, size: None, error: Some("cancelled".into()) });
+                continue;
+            }
+            let item_hook_id = crate::hooks::item_id(&job.id, &item.name);
+            let log_id = format!("{}/{}", execution.id, item.name);
+            let pre = HookCall::item_pre(HookType::CloneItem, &job.id, &item_hook_id, &item.name, &log_id);
+            let result = match (self.run_hooks(hooks, &pre, state, secrets).await, &item.target) {
+                (Err(message), _) => Err(message),
+                (Ok(()), None) => Err("the item has no target".to_owned()),
+                (Ok(()), Some(target)) => self.clone_item(state, &item.name, &item.source, target).await,
+            };
+            let status = match result {
+                Ok(bytes) => {
+                    moved += bytes;
+                    state.log(LogLevel::Info, format!("Item '{}' cloned ({bytes} bytes streamed)", item.name));
+                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Success, size: Some(bytes), error: None });
+                    ExecutionStatus::Success
+                }
+                Err(e) => {
+                    state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
+                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Failed, size: None, error: Some(e) });
+                    ExecutionStatus::Failed
+                }
+            };
+            let post = HookCall::item_post(HookType::CloneItem, &job.id, &item_hook_id, &item.name, status.hook_code(), &log_id);
+            let _ = self.run_hooks(hooks, &post, state, secrets).await;
+            state.item_index.store(index + 1, Ordering::Relaxed);
+            state.data_progress();
+        }
+        let failed: Vec<&ItemResult> = results.iter().filter(|r| r.status != ExecutionStatus::Success).collect();
+        let status = if state.signals.cancelled() {
+            ExecutionStatus::Cancelled
+        } else if failed.is_empty() {
+            ExecutionStatus::Success
+        } else if failed.len() == results.len() {
+            ExecutionStatus::Failed
+        } else {
+            ExecutionStatus::Partial
+        };
+        let error = (!failed.is_empty()).then(|| failed.iter().map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or(""))).collect::<Vec<_>>().join("; "));
+        Outcome::new(status, Some(moved), None, error, results)
+    }
+
+    /// Streams one source into one target through a pipe: the producer on one thread,
+    /// the restore client on another.
+    async fn clone_item(&self, state: &Arc<RunState>, name: &str, source: &Source, target: &RestoreTarget) -> Result<u64, String> {
+        if let RestoreTarget::Directory { path, overwrite } = target {
+            crate::engine::restore::check_directory_target(std::path::Path::new(path), *overwrite)?;
+        }
+        let described = ManifestItem {
+            name: name.to_owned(),
+            kind: kind_name(source).to_owned(),
+            format: if source.is_archive() { "tar".into() } else { "stream".into() },
+            compression: "none".into(),
+            object: sources::object_name(name, source),
+            input_bytes: 0,
+            stored_bytes: 0,
+            sha256: String::new(),
+            parts: 0,
+            etag: String::new(),
+            encrypted: false,
+            problems: vec![],
+        };
+        let ctx = SourceContext {
+            signals: state.signals.clone(),
+            problems: upload::new_problems(),
+            runtime: tokio::runtime::Handle::current(),
+            s3: self.clients.s3.clone(),
+            config_document: None,
+        };
+        let (reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+        let (source, pctx) = (source.clone(), ctx.clone());
+        let producer = tokio::task::spawn_blocking(move || sources::produce(&source, writer, &pctx).map(drop));
+        let target = target.clone();
+        let applier = tokio::task::spawn_blocking(move || crate::engine::restore::apply_uncompressed(reader, &described, &target, &ctx));
+        let (produced, applied) = tokio::join!(producer, applier);
+        let produced = produced.map_err(|e| e.to_string())?.map_err(|e| format!("source: {e}"));
+        let applied = applied.map_err(|e| e.to_string())?.map_err(|e| format!("target: {e}"));
+        match (produced, applied) {
+            (Ok(()), Ok(_)) => Ok(state.signals.input_bytes.swap(0, Ordering::Relaxed)),
+            (Err(p), Err(a)) => Err(format!("{p}; {a}")),
+            (Err(e), Ok(_)) | (Ok(()), Err(e)) => Err(e),
+        }
+    }
+
+    /// A blocking reader over an S3 object, for the restore passes.
+    async fn object_reader(&self, s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<crate::engine::verify::BodyReader, String> {
+        let got = s3.get_object().bucket(bucket).key(key).send().await.map_err(crate::adapters::sdk_error_text)?;
+        Ok(crate::engine::verify::BodyReader { body: got.body, pending: bytes::Bytes::new(), runtime: tokio::runtime::Handle::current() })
+    }
+
     /// The enabled hooks that apply to `job`, by name; none when the job disables hooks.
     async fn hooks_for(&self, job: &Job, state: &RunState) -> Vec<Hook> {
         if !job.hooks_enabled {
@@ -831,48 +1114,10 @@ impl Runner {
         }
     }
 
-    /// Runs the hooks matching `call`'s type and position, in name order. A pre hook that
-    /// fails with `onError: fail` stops the rest and answers why.
+    /// Runs the hooks matching `call`'s type and position, logging each into the
+    /// execution's log; answers why when a pre hook fails the task.
     async fn run_hooks(&self, hooks: &[Hook], call: &HookCall, state: &RunState, secrets: &[String]) -> Result<(), String> {
-        for hook in hooks
-            .iter()
-            .filter(|h| h.hook_type == call.hook_type && h.position == call.position)
-        {
-            let outcome = self.hook_runner.run(hook, call, secrets).await;
-            let position = match call.position {
-                HookPosition::Pre => "pre",
-                HookPosition::Post => "post",
-            };
-            let what = format!("{position}-{} hook '{}'", call.hook_type.as_str(), hook.name);
-            let summary = format!("{what} {} in {} ms", outcome.describe(hook.timeout), outcome.duration.as_millis());
-            let fails_task = !outcome.succeeded() && call.position == HookPosition::Pre && hook.on_error == OnError::Fail;
-            let level = if outcome.succeeded() {
-                LogLevel::Info
-            } else if fails_task {
-                LogLevel::Error
-            } else {
-                LogLevel::Warning
-            };
-            state.log(
-                level,
-                format!(
-                    "{}{summary}",
-                    if outcome.succeeded() || fails_task {
-                        ""
-                    } else {
-                        "ignoring failure: "
-                    }
-                ),
-            );
-            if !outcome.output.trim().is_empty() {
-                let note = if outcome.truncated { " (truncated at 64 KiB)" } else { "" };
-                state.log(level, format!("{what} output{note}:\n{}", outcome.output.trim_end()));
-            }
-            if fails_task {
-                return Err(summary);
-            }
-        }
-        Ok(())
+        self.hook_runner.run_all(hooks, call, secrets, |level, message| state.log(level, message)).await
     }
 
     async fn delete_folders(&self, destinations: &[Destination], job: &Job, execution_id: &str, state: &RunState) {
@@ -974,6 +1219,14 @@ impl Runner {
                 doomed.len()
             ),
         );
+    }
+}
+
+fn describe_target(t: &RestoreTarget) -> String {
+    match t {
+        RestoreTarget::Directory { path, .. } => path.clone(),
+        RestoreTarget::Postgres { url, .. } | RestoreTarget::Mysql { url, .. } => url.clone(),
+        RestoreTarget::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
     }
 }
 

@@ -878,6 +878,10 @@ impl ExecutionStore for DynamoStore {
         self.end_running(id, None, c).await
     }
 
+    async fn record_finished(&self, e: &Execution) -> Result<(), StoreError> {
+        self.put_new(&self.tables.executions, "id", e).await
+    }
+
     async fn mark_pruned(&self, id: &str, note: &str) -> Result<(), StoreError> {
         self.client
             .update_item()

@@ -14,7 +14,8 @@ use super::service::CairnService;
 use crate::config::Config;
 use crate::error::{ApiError, AuthError};
 use crate::model::key::{hash_key, parse_duration_seconds};
-use crate::model::HookSpec;
+use crate::model::{HookSpec, RestoreRequest};
+use super::service::DownloadRequest;
 use crate::model::{parse_json_body, ApiKey, DestinationSpec, ExecutionStatus, JobSpec, Permission, Trigger};
 use crate::store::{ExecutionQuery, RateLimiter};
 use crate::time;
@@ -246,6 +247,17 @@ impl HttpApi {
                 200,
                 serde_json::to_value(svc.set_hook_enabled(&id, false).await?).unwrap_or_default(),
             ),
+            Operation::RestoreBackup(id) => {
+                let request: RestoreRequest = parse_json_body(&req.body)?;
+                let t = svc.start_restore(&id, request, Trigger::Api { key: key_name }).await?;
+                ApiResponse::ok(200, json!({"executionId": t.execution_id}))
+            }
+            Operation::DownloadBackup(id) => {
+                let request: DownloadRequest = if req.body.iter().all(u8::is_ascii_whitespace) { DownloadRequest::default() } else { parse_json_body(&req.body)? };
+                let data = svc.download(&id, request, Trigger::Api { key: key_name }).await?;
+                let execution_id = data["executionId"].clone();
+                ApiResponse::ok(200, json!({"executionId": execution_id, "data": data}))
+            }
             Operation::CancelExecution(id) => ApiResponse::data(200, svc.cancel_execution(&id).await?.to_api()),
         })
     }

@@ -54,6 +54,8 @@ pub enum Operation {
     DeleteHook(String),
     EnableHook(String),
     DisableHook(String),
+    RestoreBackup(String),
+    DownloadBackup(String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -307,6 +309,8 @@ pub const ROUTES: &[RouteDef] = &[
         Some(Permission::HooksWrite),
         |p| Operation::DisableHook(param(p))
     ),
+    route!("POST", "/api/executions/{id}/restore", &[Lit("api"), Lit("executions"), Param, Lit("restore")], Manage, Some(Permission::BackupsRestore), |p| Operation::RestoreBackup(param(p))),
+    route!("POST", "/api/executions/{id}/download", &[Lit("api"), Lit("executions"), Param, Lit("download")], Manage, Some(Permission::BackupsDownload), |p| Operation::DownloadBackup(param(p))),
 ];
 
 /// A route found for a request.

@@ -9,9 +9,9 @@ use tracing::{info, warn};
 use crate::error::{ApiError, StoreError};
 use crate::model::{
     new_id, ApiKey, Destination, DestinationSpec, Execution, ExecutionType, FieldError, Hook, HookRules, HookSpec, Job, JobSpec, LogEntry,
-    LogLevel, NewKey, Permission, Settings, Stage, Trigger,
+    ExecutionStatus, LogLevel, NewKey, Permission, RestoreRequest, Settings, Stage, Trigger,
 };
-use crate::store::HookRepository;
+use crate::store::{BackupReader, HookRepository};
 use crate::store::{
     CancelOutcome, CreateOutcome, DestinationRepository, Dispatcher, ExecutionPage, ExecutionQuery, ExecutionStore, JobRepository,
     KeyStore, SettingsStore,
@@ -33,6 +33,21 @@ pub struct CairnService {
     pub dispatcher: Arc<dyn Dispatcher>,
     /// Where hook scripts may live: checked when a hook is created or changed.
     pub hook_rules: HookRules,
+    pub backups: Arc<dyn BackupReader>,
+    /// The longest a download URL may live.
+    pub download_max_seconds: u64,
+}
+
+/// `POST /api/executions/{id}/download`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownloadRequest {
+    /// Items to download (default: every item).
+    #[serde(default)]
+    pub items: Option<Vec<String>>,
+    /// Seconds the URLs stay valid (default 900).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
 }
 
 impl std::fmt::Debug for CairnService {
@@ -224,7 +239,7 @@ impl CairnService {
             new_id(),
             job.id.clone(),
             job.name.clone(),
-            ExecutionType::Backup,
+            if job.job_type == crate::model::JobType::Clone { ExecutionType::Clone } else { ExecutionType::Backup },
             trigger.clone(),
             &time::iso(now),
         );
@@ -376,6 +391,153 @@ impl CairnService {
         } else {
             Err(hook_not_found())
         }
+    }
+
+    /// The backup execution `id`, if it can be restored or downloaded.
+    async fn restorable(&self, id: &str) -> Result<(Execution, String), ApiError> {
+        let e = self.executions.get_execution(id).await?.ok_or_else(ApiError::execution_not_found)?;
+        if e.execution_type != ExecutionType::Backup {
+            return Err(ApiError::Conflict(format!("Execution {id} is a {:?}, not a backup", e.execution_type)));
+        }
+        if !matches!(e.status, ExecutionStatus::Success | ExecutionStatus::Partial) {
+            return Err(ApiError::Conflict(format!("Execution {id} stored no complete backup (status {})", e.status.as_str())));
+        }
+        if let Some(p) = &e.pruned {
+            return Err(ApiError::Conflict(format!("Backup {id} no longer exists: {p}")));
+        }
+        let path = e.path.clone().ok_or_else(|| ApiError::Conflict(format!("Execution {id} recorded no backup location")))?;
+        Ok((e, path))
+    }
+
+    fn check_item_names<'a>(e: &Execution, names: impl Iterator<Item = &'a str>) -> Result<(), ApiError> {
+        for (i, name) in names.enumerate() {
+            let stored = e.items.iter().any(|it| it.name == name && matches!(it.status, ExecutionStatus::Success | ExecutionStatus::Partial));
+            if !stored {
+                return Err(FieldError::new(format!("items[{i}]"), format!("the backup holds no item '{name}'")).into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a restore of backup `id`.
+    ///
+    /// # Errors
+    /// 404 unknown execution, 409 not a restorable backup, 400 bad request.
+    pub async fn start_restore(&self, id: &str, request: RestoreRequest, trigger: Trigger) -> Result<Triggered, ApiError> {
+        request.validate()?;
+        let (source, path) = self.restorable(id).await?;
+        if let Some(items) = &request.items {
+            Self::check_item_names(&source, items.iter().map(|i| i.name.as_str()))?;
+        }
+        let now = time::now();
+        let mut execution = Execution::pending(new_id(), source.job_id.clone(), source.job_name.clone(), ExecutionType::Restore, trigger, &time::iso(now));
+        execution.source_execution_id = Some(source.id.clone());
+        execution.path = Some(path);
+        execution.parameters = Some(serde_json::to_string(&request).unwrap_or_default());
+        self.queue(&execution, &format!("Restore of backup {id} queued")).await?;
+        Ok(Triggered { execution_id: execution.id, created: true })
+    }
+
+    async fn queue(&self, execution: &Execution, message: &str) -> Result<(), ApiError> {
+        self.executions.create_pending(execution, None).await?;
+        let entry = LogEntry { timestamp: execution.queued_at.clone(), level: LogLevel::Info, stage: Stage::Queued, message: message.to_owned() };
+        if let Err(e) = self.executions.append_logs(&execution.id, &[entry]).await {
+            warn!(execution_id = %execution.id, error = %e, "could not write the queue log entry");
+        }
+        if let Err(e) = self.dispatcher.dispatch(&execution.id).await {
+            warn!(execution_id = %execution.id, error = %e, "dispatch failed; the sweep will pick the execution up");
+        }
+        Ok(())
+    }
+
+    /// Presigned URLs for a backup's objects and manifest, recorded as a Download
+    /// execution with its pre/post download hooks (a failing pre hook refuses it).
+    ///
+    /// # Errors
+    /// 404, 409 (not a backup, incomplete, refused by a hook), 400.
+    pub async fn download(&self, id: &str, request: DownloadRequest, trigger: Trigger) -> Result<Value, ApiError> {
+        let (source, path) = self.restorable(id).await?;
+        if let Some(items) = &request.items {
+            Self::check_item_names(&source, items.iter().map(String::as_str))?;
+        }
+        let seconds = request.expires_in.unwrap_or(900);
+        if seconds == 0 || seconds > self.download_max_seconds {
+            return Err(FieldError::new("expiresIn", format!("must be between 1 and {} seconds", self.download_max_seconds)).into());
+        }
+        let (bucket, folder) = crate::adapters::s3::split_path(&path).ok_or_else(|| ApiError::Conflict(format!("unexpected backup location {path}")))?;
+        let manifest = self.backups.manifest(bucket, folder).await.map_err(ApiError::Conflict)?;
+        let started = time::now();
+        let mut execution = Execution::pending(new_id(), source.job_id.clone(), source.job_name.clone(), ExecutionType::Download, trigger, &time::iso(started));
+        execution.source_execution_id = Some(source.id.clone());
+        execution.started_at = Some(time::iso(started));
+        let logs = std::sync::Mutex::new(Vec::<LogEntry>::new());
+        let log = |level: LogLevel, message: String| {
+            if let Ok(mut l) = logs.lock() {
+                l.push(LogEntry { timestamp: time::iso(time::now()), level, stage: Stage::Initializing, message });
+            }
+        };
+        let job = self.jobs.get_job(&source.job_id).await?.unwrap_or_else(|| manifest.job.clone());
+        let hooks: Vec<Hook> = if job.hooks_enabled {
+            self.hooks.list_hooks().await?.into_iter().filter(|h| h.enabled && h.applies_to(&job.id)).collect()
+        } else {
+            Vec::new()
+        };
+        let selected: Vec<&crate::engine::manifest::ManifestItem> =
+            manifest.items.iter().filter(|i| request.items.as_ref().is_none_or(|names| names.contains(&i.name))).collect();
+        let item_id = match selected.as_slice() {
+            [one] if request.items.is_some() => crate::hooks::item_id(&job.id, &one.name),
+            _ => String::new(),
+        };
+        let runner = crate::hooks::HookRunner { rules: self.hook_rules.clone() };
+        let pre = crate::hooks::HookCall::download(crate::model::HookPosition::Pre, &item_id, &execution.id);
+        let refused = runner.run_all(&hooks, &pre, &[], log).await.err();
+        let mut urls = Vec::new();
+        let mut failure = refused.as_ref().map(|r| format!("Download refused: {r}"));
+        if failure.is_none() {
+            for item in &selected {
+                match self.backups.presign_get(bucket, &format!("{folder}/{}", item.object), seconds).await {
+                    Ok(url) => urls.push(json!({"item": item.name, "object": item.object, "size": item.stored_bytes, "sha256": item.sha256, "url": url})),
+                    Err(e) => {
+                        failure = Some(format!("cannot presign {}: {e}", item.object));
+                        break;
+                    }
+                }
+            }
+        }
+        let manifest_url = match &failure {
+            None => match self.backups.presign_get(bucket, &format!("{folder}/{}", crate::engine::manifest::MANIFEST_NAME), seconds).await {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    failure = Some(format!("cannot presign the manifest: {e}"));
+                    None
+                }
+            },
+            Some(_) => None,
+        };
+        if failure.is_none() {
+            log(LogLevel::Info, format!("Presigned {} URL(s) valid for {seconds} s", urls.len() + 1));
+        }
+        let post = crate::hooks::HookCall::download(crate::model::HookPosition::Post, &item_id, &execution.id);
+        let _ = runner.run_all(&hooks, &post, &[], log).await;
+        let ended = time::now();
+        execution.status = if failure.is_some() { ExecutionStatus::Failed } else { ExecutionStatus::Success };
+        execution.stage = if failure.is_some() { Stage::Failed } else { Stage::Completed };
+        execution.progress = if failure.is_some() { 0 } else { 100 };
+        execution.ended_at = Some(time::iso(ended));
+        execution.duration = u64::try_from((ended - started).num_milliseconds()).ok();
+        execution.path = Some(path.clone());
+        execution.size = Some(selected.iter().map(|i| i.stored_bytes).sum());
+        execution.error = failure.clone();
+        self.executions.record_finished(&execution).await?;
+        let entries = logs.into_inner().unwrap_or_default();
+        if !entries.is_empty() {
+            self.executions.append_logs(&execution.id, &entries).await?;
+        }
+        if let Some(f) = failure {
+            return Err(ApiError::Conflict(f));
+        }
+        let expires_at = time::iso(started + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(900)));
+        Ok(json!({"executionId": execution.id, "expiresAt": expires_at, "items": urls, "manifest": {"url": manifest_url}}))
     }
 
     /// # Errors

@@ -24,6 +24,9 @@ pub struct ManifestItem {
     pub sha256: String,
     pub parts: i32,
     pub etag: String,
+    /// Encrypted with age to the job's recipients (structure bit 8).
+    #[serde(default)]
+    pub encrypted: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
 }

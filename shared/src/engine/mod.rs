@@ -11,8 +11,11 @@
 //! - [`manifest`]: the `manifest.json` written last.
 //! - [`retention`]: which backups a retention policy keeps.
 //! - [`verify`]: re-reading a backup and checking every checksum.
+//! - [`restore`]: checking an object before anything is written, then applying it.
 
+pub mod crypto;
 pub mod manifest;
+pub mod restore;
 pub mod retention;
 pub mod sink;
 pub mod sources;

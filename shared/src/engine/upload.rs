@@ -68,6 +68,7 @@ pub async fn backup_item(
     source: Source,
     level: i32,
     part_size: usize,
+    recipients: Option<Arc<Vec<age::x25519::Recipient>>>,
     targets: Vec<Target>,
     ctx: SourceContext,
     log: EngineLog,
@@ -91,7 +92,7 @@ pub async fn backup_item(
             }
         }
     }
-    let result = stream_and_complete(source, level, part_size, &uploads, ctx.clone(), log.clone()).await;
+    let result = stream_and_complete(source, level, part_size, recipients, &uploads, ctx.clone(), log.clone()).await;
     match result {
         Ok(item) => Ok(item),
         Err(e) => {
@@ -101,10 +102,22 @@ pub async fn backup_item(
     }
 }
 
+/// tar/dump → zstd (→ age) → `out`; gives `out` back once every layer is finished.
+fn compress_into<W: std::io::Write>(source: &Source, level: i32, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
+    let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if workers > 1 {
+        encoder.multithread(u32::try_from(workers).unwrap_or(1))?;
+    }
+    let encoder = produce(source, encoder, ctx)?;
+    Ok(encoder.finish()?)
+}
+
 async fn stream_and_complete(
     source: Source,
     level: i32,
     part_size: usize,
+    recipients: Option<Arc<Vec<age::x25519::Recipient>>>,
     uploads: &[(Target, String)],
     ctx: SourceContext,
     log: EngineLog,
@@ -115,13 +128,13 @@ async fn stream_and_complete(
     let producer_signals = signals.clone();
     let producer = tokio::task::spawn_blocking(move || -> Result<StreamSummary, EngineError> {
         let sink = PartSink::new(tx, part_size, producer_signals);
-        let mut encoder = zstd::stream::write::Encoder::new(sink, level)?;
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        if workers > 1 {
-            encoder.multithread(u32::try_from(workers).unwrap_or(1))?;
-        }
-        let encoder = produce(&source, encoder, &ctx)?;
-        let sink = encoder.finish()?;
+        let sink = match recipients {
+            Some(r) => {
+                let sealed = crate::engine::crypto::encrypting(sink, &r).map_err(EngineError::Source)?;
+                compress_into(&source, level, sealed, &ctx)?.finish()?
+            }
+            None => compress_into(&source, level, sink, &ctx)?,
+        };
         Ok(sink.finish()?)
     });
 

@@ -62,9 +62,10 @@ pub async fn verify_backup(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) 
             },
             Ok(got) => {
                 let is_tar = item.format == "tar";
+                let encrypted = item.encrypted;
                 let runtime = tokio::runtime::Handle::current();
                 let body = got.body;
-                tokio::task::spawn_blocking(move || check_stream(body, runtime, is_tar))
+                tokio::task::spawn_blocking(move || check_stream(body, runtime, is_tar, encrypted))
                     .await
                     .map_err(|e| EngineError::Source(e.to_string()))?
                     .map_or_else(
@@ -105,6 +106,7 @@ fn check_stream(
     body: aws_sdk_s3::primitives::ByteStream,
     runtime: tokio::runtime::Handle,
     is_tar: bool,
+    encrypted: bool,
 ) -> Result<(String, u64, Vec<(String, u64)>), String> {
     struct Tee<R> {
         inner: R,
@@ -130,7 +132,7 @@ fn check_stream(
         bytes: 0,
     };
     let mut entries = Vec::new();
-    {
+    if !encrypted {
         let decoder = zstd::stream::read::Decoder::new(&mut tee).map_err(|e| e.to_string())?;
         if is_tar {
             let mut archive = tar::Archive::new(decoder);
@@ -151,7 +153,7 @@ fn check_stream(
 }
 
 /// Blocking `Read` over an S3 body.
-pub(crate) struct BodyReader {
+pub struct BodyReader {
     pub body: aws_sdk_s3::primitives::ByteStream,
     pub pending: bytes::Bytes,
     pub runtime: tokio::runtime::Handle,

@@ -78,6 +78,8 @@ pub enum Stage {
     Dumping,
     Uploading,
     Verifying,
+    /// Restores and clones: applying items to their targets.
+    Restoring,
     #[serde(rename = "Applying retention")]
     Retention,
     #[serde(rename = "Running post-hooks")]
@@ -97,6 +99,7 @@ impl Stage {
             Self::Dumping => "Dumping",
             Self::Uploading => "Uploading",
             Self::Verifying => "Verifying",
+            Self::Restoring => "Restoring",
             Self::Retention => "Applying retention",
             Self::PostHooks => "Running post-hooks",
             Self::Completed => "Completed",

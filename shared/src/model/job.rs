@@ -17,6 +17,9 @@ pub enum JobType {
     Directories,
     /// 3: Cairn's own configuration.
     Config,
+    /// Each item is dumped from its source and restored straight into its target, with no
+    /// backup stored (production into staging, say).
+    Clone,
 }
 
 impl JobType {
@@ -26,6 +29,7 @@ impl JobType {
             Self::Items => 1,
             Self::Directories => 2,
             Self::Config => 3,
+            Self::Clone => 1,
         }
     }
 }
@@ -107,6 +111,9 @@ impl Source {
 pub struct Item {
     pub name: String,
     pub source: Source,
+    /// Clone jobs only: where the item goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::model::RestoreTarget>,
 }
 
 /// Compression settings.
@@ -170,6 +177,14 @@ fn yes() -> bool {
     true
 }
 
+/// Encryption of every item to age recipients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encryption {
+    /// age X25519 public keys (`age1...`).
+    pub recipients: Vec<String>,
+}
+
 /// What a client sends to create or replace a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -185,6 +200,8 @@ pub struct JobSpec {
     pub schedule: Option<Schedule>,
     #[serde(default)]
     pub retention: Option<Retention>,
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
     #[serde(default = "yes")]
     pub enabled: bool,
     #[serde(default = "yes")]
@@ -206,6 +223,8 @@ pub struct Job {
     pub schedule: Option<Schedule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
     pub enabled: bool,
     pub hooks_enabled: bool,
     pub created_at: String,
@@ -224,6 +243,7 @@ impl Job {
             compression: spec.compression,
             schedule: spec.schedule,
             retention: spec.retention,
+            encryption: spec.encryption,
             enabled: spec.enabled,
             hooks_enabled: spec.hooks_enabled,
             created_at: now.to_owned(),
@@ -236,9 +256,9 @@ impl Job {
         self.items.iter().fold(0, |acc, i| acc | i.source.contains_bit())
     }
 
-    /// JetBackup's structure bitmask: 2 Archived | 4 Compressed.
+    /// JetBackup's structure bitmask: 2 Archived | 4 Compressed, | 8 Encrypted.
     pub fn structure(&self) -> u32 {
-        2 | 4
+        2 | 4 | if self.encryption.is_some() { 8 } else { 0 }
     }
 }
 
@@ -272,6 +292,12 @@ impl JobSpec {
                     "a 'directories' job takes only directory sources",
                 ));
             }
+            match (&item.target, self.job_type) {
+                (Some(t), JobType::Clone) => t.validate(&format!("items[{i}].target"))?,
+                (None, JobType::Clone) => return Err(FieldError::new(format!("items[{i}].target"), "a clone job needs a target for every item")),
+                (Some(_), _) => return Err(FieldError::new(format!("items[{i}].target"), "only clone jobs take targets")),
+                (None, _) => {}
+            }
             if self.job_type == JobType::Config && !matches!(item.source, Source::Config {}) {
                 return Err(FieldError::new(
                     format!("items[{i}].source.kind"),
@@ -279,7 +305,7 @@ impl JobSpec {
                 ));
             }
         }
-        if self.destinations.is_empty() {
+        if self.destinations.is_empty() && self.job_type != JobType::Clone {
             return Err(FieldError::new("destinations", "at least one destination id is required"));
         }
         if self.destinations.iter().collect::<HashSet<_>>().len() != self.destinations.len() {
@@ -299,6 +325,12 @@ impl JobSpec {
                 ));
             }
         }
+        if let Some(e) = &self.encryption {
+            if e.recipients.is_empty() {
+                return Err(FieldError::new("encryption.recipients", "at least one age recipient is required"));
+            }
+            crate::engine::crypto::parse_recipients(&e.recipients).map_err(|m| FieldError::new("encryption.recipients", m))?;
+        }
         if let Some(r) = &self.retention {
             let all = [r.keep_last, r.keep_daily, r.keep_weekly, r.keep_monthly];
             if all.iter().all(Option::is_none) {
@@ -315,6 +347,34 @@ impl JobSpec {
     }
 }
 
+/// A database URL: the right scheme, and no password in it (it would be stored and shown
+/// in clear); `passwordEnv` must be a variable name.
+pub(crate) fn check_database_url(field: &str, url: &str, password_env: Option<&str>, postgres: bool) -> Result<(), FieldError> {
+    let scheme = if postgres { &["postgres://", "postgresql://"][..] } else { &["mysql://", "mariadb://"][..] };
+    let Some(rest) = scheme.iter().find_map(|s| url.strip_prefix(s)) else {
+        return Err(FieldError::new(format!("{field}.url"), format!("must start with {}", scheme.join(" or "))));
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        if userinfo.contains(':') {
+            return Err(FieldError::new(
+                format!("{field}.url"),
+                "must not contain a password (it would be stored and shown in clear); name an environment variable in passwordEnv",
+            ));
+        }
+    }
+    if url.contains("password=") {
+        return Err(FieldError::new(format!("{field}.url"), "must not contain a password parameter; use passwordEnv"));
+    }
+    if let Some(var) = password_env {
+        let ok = !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !var.starts_with(|c: char| c.is_ascii_digit());
+        if !ok {
+            return Err(FieldError::new(format!("{field}.passwordEnv"), "must be an environment variable name"));
+        }
+    }
+    Ok(())
+}
+
 fn validate_source(field: &str, source: &Source) -> Result<(), FieldError> {
     match source {
         Source::Directory { path, include, exclude } => {
@@ -327,45 +387,8 @@ fn validate_source(field: &str, source: &Source) -> Result<(), FieldError> {
                 }
             }
         }
-        Source::Postgres { url, password_env, .. } | Source::Mysql { url, password_env } => {
-            let scheme = if matches!(source, Source::Postgres { .. }) {
-                &["postgres://", "postgresql://"][..]
-            } else {
-                &["mysql://", "mariadb://"][..]
-            };
-            let Some(rest) = scheme.iter().find_map(|s| url.strip_prefix(s)) else {
-                return Err(FieldError::new(
-                    format!("{field}.url"),
-                    format!("must start with {}", scheme.join(" or ")),
-                ));
-            };
-            let authority = rest.split(['/', '?']).next().unwrap_or("");
-            if let Some((userinfo, _)) = authority.rsplit_once('@') {
-                if userinfo.contains(':') {
-                    return Err(FieldError::new(
-                        format!("{field}.url"),
-                        "must not contain a password (it would be stored and shown in clear); name an environment variable in passwordEnv",
-                    ));
-                }
-            }
-            if url.contains("password=") {
-                return Err(FieldError::new(
-                    format!("{field}.url"),
-                    "must not contain a password parameter; use passwordEnv",
-                ));
-            }
-            if let Some(var) = password_env {
-                let ok = !var.is_empty()
-                    && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && !var.starts_with(|c: char| c.is_ascii_digit());
-                if !ok {
-                    return Err(FieldError::new(
-                        format!("{field}.passwordEnv"),
-                        "must be an environment variable name",
-                    ));
-                }
-            }
-        }
+        Source::Postgres { url, password_env, .. } => check_database_url(field, url, password_env.as_deref(), true)?,
+        Source::Mysql { url, password_env } => check_database_url(field, url, password_env.as_deref(), false)?,
         Source::Command { argv, timeout_seconds } => {
             match argv.first() {
                 None => return Err(FieldError::new(format!("{field}.argv"), "must name a program")),

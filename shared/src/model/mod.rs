@@ -5,6 +5,7 @@ pub mod execution;
 pub mod hook;
 pub mod job;
 pub mod key;
+pub mod restore;
 pub mod settings;
 mod validate;
 
@@ -13,6 +14,7 @@ pub use execution::{Execution, ExecutionStatus, ExecutionType, ItemResult, LogEn
 pub use hook::{Hook, HookPosition, HookRules, HookSpec, HookType, OnError};
 pub use job::{Compression, Item, Job, JobSpec, JobType, Retention, Schedule, Source};
 pub use key::{ApiKey, NewKey, Permission};
+pub use restore::{Decryption, RestoreItem, RestoreRequest, RestoreTarget};
 pub use settings::Settings;
 pub use validate::{parse_json_body, FieldError};
 

@@ -166,8 +166,19 @@ pub trait ExecutionStore: Send + Sync {
     async fn fail_expired(&self, id: &str, c: &Completion) -> Result<bool, StoreError>;
     async fn append_logs(&self, execution_id: &str, entries: &[LogEntry]) -> Result<(), StoreError>;
     async fn logs(&self, execution_id: &str) -> Result<Vec<LogEntry>, StoreError>;
+    /// Stores an execution that ran outside the queue (a download), already ended.
+    async fn record_finished(&self, e: &Execution) -> Result<(), StoreError>;
     /// Records that retention deleted this backup's objects.
     async fn mark_pruned(&self, id: &str, note: &str) -> Result<(), StoreError>;
+}
+
+/// Reads stored backups for the API: manifests, and presigned download URLs.
+#[async_trait]
+pub trait BackupReader: Send + Sync {
+    /// The manifest under `s3://bucket/folder/`.
+    async fn manifest(&self, bucket: &str, folder: &str) -> Result<crate::engine::manifest::Manifest, String>;
+    /// A URL that GETs the object for `seconds`.
+    async fn presign_get(&self, bucket: &str, key: &str, seconds: u64) -> Result<String, String>;
 }
 
 /// Hands a queued execution to a runner: an asynchronous Lambda invoke in AWS, a task in
