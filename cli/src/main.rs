@@ -649,7 +649,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 lines.join("\n")
             });
         }
-        Command::Backups(BackupsCmd::Restore { execution_id, file, to_dir, item, overwrite }) => {
+        Command::Backups(BackupsCmd::Restore {
+            execution_id,
+            file,
+            to_dir,
+            item,
+            overwrite,
+        }) => {
             let app = App::build(config).await;
             let body = match (file, to_dir) {
                 (Some(f), _) => read_input(&f)?,
@@ -663,15 +669,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => bail!("give --file REQUEST.json or --to-dir DIRECTORY"),
             };
             let request: RestoreRequest = parse_json_body(&body).map_err(api_err)?;
-            let t = app.service.start_restore(&execution_id, request, Trigger::Cli).await.map_err(api_err)?;
-            emit(out, &json!({"executionId": t.execution_id}), || format!("queued restore {}", t.execution_id));
+            let t = app
+                .service
+                .start_restore(&execution_id, request, Trigger::Cli)
+                .await
+                .map_err(api_err)?;
+            emit(out, &json!({"executionId": t.execution_id}), || {
+                format!("queued restore {}", t.execution_id)
+            });
         }
         Command::Backups(BackupsCmd::Download { execution_id, expires_in }) => {
             let app = App::build(config).await;
-            let request = cairn_shared::api::service::DownloadRequest { items: None, expires_in: Some(expires_in) };
+            let request = cairn_shared::api::service::DownloadRequest {
+                items: None,
+                expires_in: Some(expires_in),
+            };
             let v = app.service.download(&execution_id, request, Trigger::Cli).await.map_err(api_err)?;
             emit(out, &v, || {
-                v["items"].as_array().into_iter().flatten().map(|i| format!("{}  {}", i["item"].as_str().unwrap_or(""), i["url"].as_str().unwrap_or(""))).collect::<Vec<_>>().join("\n")
+                v["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|i| format!("{}  {}", i["item"].as_str().unwrap_or(""), i["url"].as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
         Command::Serve { port, host } => {

@@ -404,7 +404,10 @@ impl HookRunner {
     /// # Errors
     /// The failing pre hook's summary (`pre-backup hook 'x' exited with status 3 in 5 ms`).
     pub async fn run_all(&self, hooks: &[Hook], call: &HookCall, secrets: &[String], log: impl Fn(LogLevel, String)) -> Result<(), String> {
-        for hook in hooks.iter().filter(|h| h.hook_type == call.hook_type && h.position == call.position) {
+        for hook in hooks
+            .iter()
+            .filter(|h| h.hook_type == call.hook_type && h.position == call.position)
+        {
             let outcome = self.run(hook, call, secrets).await;
             let position = match call.position {
                 HookPosition::Pre => "pre",
@@ -420,7 +423,17 @@ impl HookRunner {
             } else {
                 LogLevel::Warning
             };
-            log(level, format!("{}{summary}", if outcome.succeeded() || fails_task { "" } else { "ignoring failure: " }));
+            log(
+                level,
+                format!(
+                    "{}{summary}",
+                    if outcome.succeeded() || fails_task {
+                        ""
+                    } else {
+                        "ignoring failure: "
+                    }
+                ),
+            );
             if !outcome.output.trim().is_empty() {
                 let note = if outcome.truncated { " (truncated at 64 KiB)" } else { "" };
                 log(level, format!("{what} output{note}:\n{}", outcome.output.trim_end()));

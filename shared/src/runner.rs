@@ -570,7 +570,12 @@ impl Runner {
         };
 
         // Validated at job creation; a job stored before a recipient became invalid fails here.
-        let recipients = match job.encryption.as_ref().map(|e| crate::engine::crypto::parse_recipients(&e.recipients)).transpose() {
+        let recipients = match job
+            .encryption
+            .as_ref()
+            .map(|e| crate::engine::crypto::parse_recipients(&e.recipients))
+            .transpose()
+        {
             Ok(r) => r.map(Arc::new),
             Err(e) => return Outcome::new(ExecutionStatus::Failed, None, None, Some(format!("encryption: {e}")), vec![]),
         };
@@ -841,29 +846,57 @@ impl Runner {
         };
         let job = self.stores.jobs.get_job(&execution.job_id).await.ok().flatten();
         let destination = match &job {
-            Some(j) => self.destinations_of(j).await.unwrap_or_default().into_iter().find(|d| d.bucket == bucket),
+            Some(j) => self
+                .destinations_of(j)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .find(|d| d.bucket == bucket),
             None => None,
         };
-        let s3 = destination.as_ref().map_or_else(|| self.clients.s3.clone(), |d| self.clients.s3_for(d.endpoint.as_deref(), d.region.as_deref()));
+        let s3 = destination.as_ref().map_or_else(
+            || self.clients.s3.clone(),
+            |d| self.clients.s3_for(d.endpoint.as_deref(), d.region.as_deref()),
+        );
         let manifest = match crate::engine::verify::read_manifest(&s3, bucket, folder).await {
             Ok(m) => m,
             Err(e) => return fail(e.to_string()),
         };
         let job = job.unwrap_or_else(|| manifest.job.clone());
-        let selected: Vec<(ManifestItem, RestoreTarget)> =
-            manifest.items.iter().filter_map(|i| request.target_of(&i.name).map(|t| (i.clone(), t.clone()))).collect();
-        if let Some(missing) = request.items.iter().flatten().find(|i| !manifest.items.iter().any(|m| m.name == i.name)) {
+        let selected: Vec<(ManifestItem, RestoreTarget)> = manifest
+            .items
+            .iter()
+            .filter_map(|i| request.target_of(&i.name).map(|t| (i.clone(), t.clone())))
+            .collect();
+        if let Some(missing) = request
+            .items
+            .iter()
+            .flatten()
+            .find(|i| !manifest.items.iter().any(|m| m.name == i.name))
+        {
             return fail(format!("the backup's manifest has no item '{}'", missing.name));
         }
         let names: Vec<String> = selected.iter().map(|(i, _)| i.name.clone()).collect();
-        state.log(LogLevel::Info, format!("Restore of {} item(s) from s3://{bucket}/{folder}/: {}", names.len(), names.join(", ")));
+        state.log(
+            LogLevel::Info,
+            format!(
+                "Restore of {} item(s) from s3://{bucket}/{folder}/: {}",
+                names.len(),
+                names.join(", ")
+            ),
+        );
         let hooks = self.hooks_for(&job, state).await;
         let secrets = secrets_of(&job);
         let (item_id, item_name) = match selected.as_slice() {
             [(one, _)] if request.items.is_some() => (crate::hooks::item_id(&job.id, &one.name), one.name.clone()),
             _ => (String::new(), String::new()),
         };
-        let start = execution.started_at.as_deref().and_then(time::parse_iso).unwrap_or_else(time::now).timestamp();
+        let start = execution
+            .started_at
+            .as_deref()
+            .and_then(time::parse_iso)
+            .unwrap_or_else(time::now)
+            .timestamp();
         state.advance(Stage::PreHooks, 5);
         let pre = HookCall::restore_pre(&job, &item_id, &item_name, &names, start, &execution.id);
         let outcome = match self.run_hooks(&hooks, &pre, state, &secrets).await {
@@ -871,9 +904,26 @@ impl Runner {
             Ok(()) => self.restore_items(state, &s3, bucket, folder, &selected, &request).await,
         };
         state.advance(Stage::PostHooks, 98);
-        let post = HookCall::restore_post(&job, &item_id, &item_name, &names, start, time::now().timestamp(), outcome.status.hook_code(), &execution.id);
+        let post = HookCall::restore_post(
+            &job,
+            &item_id,
+            &item_name,
+            &names,
+            start,
+            time::now().timestamp(),
+            outcome.status.hook_code(),
+            &execution.id,
+        );
         let _ = self.run_hooks(&hooks, &post, state, &secrets).await;
-        self.finish(execution, state, outcome.status, outcome.size, execution.path.clone(), outcome.error, outcome.items)
+        self.finish(
+            execution,
+            state,
+            outcome.status,
+            outcome.size,
+            execution.path.clone(),
+            outcome.error,
+            outcome.items,
+        )
     }
 
     async fn restore_items(
@@ -901,7 +951,10 @@ impl Runner {
         let total = selected.len().max(1);
         for (n, (item, _)) in selected.iter().enumerate() {
             if item.encrypted && identity.is_none() {
-                return failed(format!("item '{}' is encrypted: give decryption.identityFile or decryption.identityEnv", item.name));
+                return failed(format!(
+                    "item '{}' is encrypted: give decryption.identityFile or decryption.identityEnv",
+                    item.name
+                ));
             }
             let reader = match self.object_reader(s3, bucket, &format!("{folder}/{}", item.object)).await {
                 Ok(r) => r,
@@ -909,7 +962,9 @@ impl Runner {
             };
             let (item_c, identity_c) = (item.clone(), identity.clone());
             let checked = tokio::task::spawn_blocking(move || {
-                crate::engine::restore::verify_before_apply(reader, &item_c, |r| crate::engine::crypto::decrypting(r, item_c.encrypted, identity_c.as_ref()))
+                crate::engine::restore::verify_before_apply(reader, &item_c, |r| {
+                    crate::engine::crypto::decrypting(r, item_c.encrypted, identity_c.as_ref())
+                })
             })
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
@@ -917,20 +972,32 @@ impl Runner {
                 return failed(format!("item '{}' failed its checksum before anything was written: {e}", item.name));
             }
             state.log(LogLevel::Info, format!("Item '{}': SHA-256 and size match the manifest", item.name));
-            state.progress.fetch_max(u8::try_from(10 + 40 * (n + 1) / total).unwrap_or(50), Ordering::Relaxed);
+            state
+                .progress
+                .fetch_max(u8::try_from(10 + 40 * (n + 1) / total).unwrap_or(50), Ordering::Relaxed);
         }
         state.advance(Stage::Restoring, 50);
         let mut results = Vec::new();
         let mut size = 0;
         for (n, (item, target)) in selected.iter().enumerate() {
             if state.signals.cancelled() {
-                results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Cancelled, size: None, error: Some("cancelled".into()) });
+                results.push(ItemResult {
+                    name: item.name.clone(),
+                    status: ExecutionStatus::Cancelled,
+                    size: None,
+                    error: Some("cancelled".into()),
+                });
                 continue;
             }
             let reader = match self.object_reader(s3, bucket, &format!("{folder}/{}", item.object)).await {
                 Ok(r) => r,
                 Err(e) => {
-                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Failed, size: None, error: Some(e) });
+                    results.push(ItemResult {
+                        name: item.name.clone(),
+                        status: ExecutionStatus::Failed,
+                        size: None,
+                        error: Some(e),
+                    });
                     continue;
                 }
             };
@@ -950,16 +1017,35 @@ impl Runner {
             .unwrap_or_else(|e| Err(e.to_string()));
             match applied {
                 Ok(count) => {
-                    state.log(LogLevel::Info, format!("Item '{}' restored to {} ({count} entries/bytes)", item.name, describe_target(target)));
+                    state.log(
+                        LogLevel::Info,
+                        format!(
+                            "Item '{}' restored to {} ({count} entries/bytes)",
+                            item.name,
+                            describe_target(target)
+                        ),
+                    );
                     size += item.stored_bytes;
-                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Success, size: Some(item.stored_bytes), error: None });
+                    results.push(ItemResult {
+                        name: item.name.clone(),
+                        status: ExecutionStatus::Success,
+                        size: Some(item.stored_bytes),
+                        error: None,
+                    });
                 }
                 Err(e) => {
                     state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
-                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Failed, size: None, error: Some(e) });
+                    results.push(ItemResult {
+                        name: item.name.clone(),
+                        status: ExecutionStatus::Failed,
+                        size: None,
+                        error: Some(e),
+                    });
                 }
             }
-            state.progress.fetch_max(u8::try_from(50 + 45 * (n + 1) / total).unwrap_or(95), Ordering::Relaxed);
+            state
+                .progress
+                .fetch_max(u8::try_from(50 + 45 * (n + 1) / total).unwrap_or(95), Ordering::Relaxed);
         }
         let failed_items: Vec<&ItemResult> = results.iter().filter(|r| r.status != ExecutionStatus::Success).collect();
         let status = if state.signals.cancelled() {
@@ -971,8 +1057,13 @@ impl Runner {
         } else {
             ExecutionStatus::Partial
         };
-        let error = (!failed_items.is_empty())
-            .then(|| failed_items.iter().map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or(""))).collect::<Vec<_>>().join("; "));
+        let error = (!failed_items.is_empty()).then(|| {
+            failed_items
+                .iter()
+                .map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         Outcome::new(status, Some(size), None, error, results)
     }
 
@@ -982,14 +1073,42 @@ impl Runner {
         state.advance(Stage::Initializing, 2);
         let job = match self.stores.jobs.get_job(&execution.job_id).await {
             Ok(Some(j)) => j,
-            Ok(None) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some("Job was deleted before it ran".into()), vec![]),
-            Err(e) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(format!("cannot read the job: {e}")), vec![]),
+            Ok(None) => {
+                return self.finish(
+                    execution,
+                    state,
+                    ExecutionStatus::Failed,
+                    None,
+                    None,
+                    Some("Job was deleted before it ran".into()),
+                    vec![],
+                )
+            }
+            Err(e) => {
+                return self.finish(
+                    execution,
+                    state,
+                    ExecutionStatus::Failed,
+                    None,
+                    None,
+                    Some(format!("cannot read the job: {e}")),
+                    vec![],
+                )
+            }
         };
         state.items_total.store(job.items.len(), Ordering::Relaxed);
-        state.log(LogLevel::Info, format!("Clone of job '{}' started: {} item(s)", job.name, job.items.len()));
+        state.log(
+            LogLevel::Info,
+            format!("Clone of job '{}' started: {} item(s)", job.name, job.items.len()),
+        );
         let hooks = self.hooks_for(&job, state).await;
         let secrets = secrets_of(&job);
-        let start = execution.started_at.as_deref().and_then(time::parse_iso).unwrap_or_else(time::now).timestamp();
+        let start = execution
+            .started_at
+            .as_deref()
+            .and_then(time::parse_iso)
+            .unwrap_or_else(time::now)
+            .timestamp();
         state.advance(Stage::PreHooks, 5);
         let pre = HookCall::clone_pre(&job, start, &execution.id);
         let outcome = match self.run_hooks(&hooks, &pre, state, &secrets).await {
@@ -1009,7 +1128,12 @@ impl Runner {
         for (index, item) in job.items.iter().enumerate() {
             state.item_index.store(index, Ordering::Relaxed);
             if state.signals.cancelled() {
-                results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Cancelled, size: None, error: Some("cancelled".into()) });
+                results.push(ItemResult {
+                    name: item.name.clone(),
+                    status: ExecutionStatus::Cancelled,
+                    size: None,
+                    error: Some("cancelled".into()),
+                });
                 continue;
             }
             let item_hook_id = crate::hooks::item_id(&job.id, &item.name);
@@ -1024,12 +1148,22 @@ impl Runner {
                 Ok(bytes) => {
                     moved += bytes;
                     state.log(LogLevel::Info, format!("Item '{}' cloned ({bytes} bytes streamed)", item.name));
-                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Success, size: Some(bytes), error: None });
+                    results.push(ItemResult {
+                        name: item.name.clone(),
+                        status: ExecutionStatus::Success,
+                        size: Some(bytes),
+                        error: None,
+                    });
                     ExecutionStatus::Success
                 }
                 Err(e) => {
                     state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
-                    results.push(ItemResult { name: item.name.clone(), status: ExecutionStatus::Failed, size: None, error: Some(e) });
+                    results.push(ItemResult {
+                        name: item.name.clone(),
+                        status: ExecutionStatus::Failed,
+                        size: None,
+                        error: Some(e),
+                    });
                     ExecutionStatus::Failed
                 }
             };
@@ -1048,7 +1182,13 @@ impl Runner {
         } else {
             ExecutionStatus::Partial
         };
-        let error = (!failed.is_empty()).then(|| failed.iter().map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or(""))).collect::<Vec<_>>().join("; "));
+        let error = (!failed.is_empty()).then(|| {
+            failed
+                .iter()
+                .map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         Outcome::new(status, Some(moved), None, error, results)
     }
 
@@ -1096,8 +1236,18 @@ impl Runner {
 
     /// A blocking reader over an S3 object, for the restore passes.
     async fn object_reader(&self, s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<crate::engine::verify::BodyReader, String> {
-        let got = s3.get_object().bucket(bucket).key(key).send().await.map_err(crate::adapters::sdk_error_text)?;
-        Ok(crate::engine::verify::BodyReader { body: got.body, pending: bytes::Bytes::new(), runtime: tokio::runtime::Handle::current() })
+        let got = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(crate::adapters::sdk_error_text)?;
+        Ok(crate::engine::verify::BodyReader {
+            body: got.body,
+            pending: bytes::Bytes::new(),
+            runtime: tokio::runtime::Handle::current(),
+        })
     }
 
     /// The enabled hooks that apply to `job`, by name; none when the job disables hooks.
@@ -1117,7 +1267,9 @@ impl Runner {
     /// Runs the hooks matching `call`'s type and position, logging each into the
     /// execution's log; answers why when a pre hook fails the task.
     async fn run_hooks(&self, hooks: &[Hook], call: &HookCall, state: &RunState, secrets: &[String]) -> Result<(), String> {
-        self.hook_runner.run_all(hooks, call, secrets, |level, message| state.log(level, message)).await
+        self.hook_runner
+            .run_all(hooks, call, secrets, |level, message| state.log(level, message))
+            .await
     }
 
     async fn delete_folders(&self, destinations: &[Destination], job: &Job, execution_id: &str, state: &RunState) {

@@ -56,7 +56,9 @@ impl App {
             hooks: store.clone(),
             dispatcher,
             hook_rules: config.hook_rules(),
-            backups: Arc::new(crate::adapters::s3::S3BackupReader { client: clients.s3.clone() }),
+            backups: Arc::new(crate::adapters::s3::S3BackupReader {
+                client: clients.s3.clone(),
+            }),
             download_max_seconds: config.download_max_seconds,
         };
         let http = HttpApi::new(service.clone(), store.clone(), &config);

@@ -17,12 +17,21 @@ pub struct S3BackupReader {
 #[async_trait]
 impl BackupReader for S3BackupReader {
     async fn manifest(&self, bucket: &str, folder: &str) -> Result<Manifest, String> {
-        crate::engine::verify::read_manifest(&self.client, bucket, folder).await.map_err(|e| e.to_string())
+        crate::engine::verify::read_manifest(&self.client, bucket, folder)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn presign_get(&self, bucket: &str, key: &str, seconds: u64) -> Result<String, String> {
         let config = PresigningConfig::expires_in(Duration::from_secs(seconds)).map_err(|e| e.to_string())?;
-        let req = self.client.get_object().bucket(bucket).key(key).presigned(config).await.map_err(super::sdk_error_text)?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(super::sdk_error_text)?;
         Ok(req.uri().to_owned())
     }
 }

@@ -11,12 +11,12 @@ use super::request::ApiRequest;
 use super::response::{error_response, ApiResponse};
 use super::routes::{resolve, Function, Operation};
 use super::service::CairnService;
+use super::service::DownloadRequest;
 use crate::config::Config;
 use crate::error::{ApiError, AuthError};
 use crate::model::key::{hash_key, parse_duration_seconds};
-use crate::model::{HookSpec, RestoreRequest};
-use super::service::DownloadRequest;
 use crate::model::{parse_json_body, ApiKey, DestinationSpec, ExecutionStatus, JobSpec, Permission, Trigger};
+use crate::model::{HookSpec, RestoreRequest};
 use crate::store::{ExecutionQuery, RateLimiter};
 use crate::time;
 
@@ -253,7 +253,11 @@ impl HttpApi {
                 ApiResponse::ok(200, json!({"executionId": t.execution_id}))
             }
             Operation::DownloadBackup(id) => {
-                let request: DownloadRequest = if req.body.iter().all(u8::is_ascii_whitespace) { DownloadRequest::default() } else { parse_json_body(&req.body)? };
+                let request: DownloadRequest = if req.body.iter().all(u8::is_ascii_whitespace) {
+                    DownloadRequest::default()
+                } else {
+                    parse_json_body(&req.body)?
+                };
                 let data = svc.download(&id, request, Trigger::Api { key: key_name }).await?;
                 let execution_id = data["executionId"].clone();
                 ApiResponse::ok(200, json!({"executionId": execution_id, "data": data}))

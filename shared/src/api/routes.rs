@@ -309,8 +309,22 @@ pub const ROUTES: &[RouteDef] = &[
         Some(Permission::HooksWrite),
         |p| Operation::DisableHook(param(p))
     ),
-    route!("POST", "/api/executions/{id}/restore", &[Lit("api"), Lit("executions"), Param, Lit("restore")], Manage, Some(Permission::BackupsRestore), |p| Operation::RestoreBackup(param(p))),
-    route!("POST", "/api/executions/{id}/download", &[Lit("api"), Lit("executions"), Param, Lit("download")], Manage, Some(Permission::BackupsDownload), |p| Operation::DownloadBackup(param(p))),
+    route!(
+        "POST",
+        "/api/executions/{id}/restore",
+        &[Lit("api"), Lit("executions"), Param, Lit("restore")],
+        Manage,
+        Some(Permission::BackupsRestore),
+        |p| Operation::RestoreBackup(param(p))
+    ),
+    route!(
+        "POST",
+        "/api/executions/{id}/download",
+        &[Lit("api"), Lit("executions"), Param, Lit("download")],
+        Manage,
+        Some(Permission::BackupsDownload),
+        |p| Operation::DownloadBackup(param(p))
+    ),
 ];
 
 /// A route found for a request.

@@ -8,8 +8,8 @@ use tracing::{info, warn};
 
 use crate::error::{ApiError, StoreError};
 use crate::model::{
-    new_id, ApiKey, Destination, DestinationSpec, Execution, ExecutionType, FieldError, Hook, HookRules, HookSpec, Job, JobSpec, LogEntry,
-    ExecutionStatus, LogLevel, NewKey, Permission, RestoreRequest, Settings, Stage, Trigger,
+    new_id, ApiKey, Destination, DestinationSpec, Execution, ExecutionStatus, ExecutionType, FieldError, Hook, HookRules, HookSpec, Job,
+    JobSpec, LogEntry, LogLevel, NewKey, Permission, RestoreRequest, Settings, Stage, Trigger,
 };
 use crate::store::{BackupReader, HookRepository};
 use crate::store::{
@@ -239,7 +239,11 @@ impl CairnService {
             new_id(),
             job.id.clone(),
             job.name.clone(),
-            if job.job_type == crate::model::JobType::Clone { ExecutionType::Clone } else { ExecutionType::Backup },
+            if job.job_type == crate::model::JobType::Clone {
+                ExecutionType::Clone
+            } else {
+                ExecutionType::Backup
+            },
             trigger.clone(),
             &time::iso(now),
         );
@@ -397,21 +401,33 @@ impl CairnService {
     async fn restorable(&self, id: &str) -> Result<(Execution, String), ApiError> {
         let e = self.executions.get_execution(id).await?.ok_or_else(ApiError::execution_not_found)?;
         if e.execution_type != ExecutionType::Backup {
-            return Err(ApiError::Conflict(format!("Execution {id} is a {:?}, not a backup", e.execution_type)));
+            return Err(ApiError::Conflict(format!(
+                "Execution {id} is a {:?}, not a backup",
+                e.execution_type
+            )));
         }
         if !matches!(e.status, ExecutionStatus::Success | ExecutionStatus::Partial) {
-            return Err(ApiError::Conflict(format!("Execution {id} stored no complete backup (status {})", e.status.as_str())));
+            return Err(ApiError::Conflict(format!(
+                "Execution {id} stored no complete backup (status {})",
+                e.status.as_str()
+            )));
         }
         if let Some(p) = &e.pruned {
             return Err(ApiError::Conflict(format!("Backup {id} no longer exists: {p}")));
         }
-        let path = e.path.clone().ok_or_else(|| ApiError::Conflict(format!("Execution {id} recorded no backup location")))?;
+        let path = e
+            .path
+            .clone()
+            .ok_or_else(|| ApiError::Conflict(format!("Execution {id} recorded no backup location")))?;
         Ok((e, path))
     }
 
     fn check_item_names<'a>(e: &Execution, names: impl Iterator<Item = &'a str>) -> Result<(), ApiError> {
         for (i, name) in names.enumerate() {
-            let stored = e.items.iter().any(|it| it.name == name && matches!(it.status, ExecutionStatus::Success | ExecutionStatus::Partial));
+            let stored = e
+                .items
+                .iter()
+                .any(|it| it.name == name && matches!(it.status, ExecutionStatus::Success | ExecutionStatus::Partial));
             if !stored {
                 return Err(FieldError::new(format!("items[{i}]"), format!("the backup holds no item '{name}'")).into());
             }
@@ -430,17 +446,32 @@ impl CairnService {
             Self::check_item_names(&source, items.iter().map(|i| i.name.as_str()))?;
         }
         let now = time::now();
-        let mut execution = Execution::pending(new_id(), source.job_id.clone(), source.job_name.clone(), ExecutionType::Restore, trigger, &time::iso(now));
+        let mut execution = Execution::pending(
+            new_id(),
+            source.job_id.clone(),
+            source.job_name.clone(),
+            ExecutionType::Restore,
+            trigger,
+            &time::iso(now),
+        );
         execution.source_execution_id = Some(source.id.clone());
         execution.path = Some(path);
         execution.parameters = Some(serde_json::to_string(&request).unwrap_or_default());
         self.queue(&execution, &format!("Restore of backup {id} queued")).await?;
-        Ok(Triggered { execution_id: execution.id, created: true })
+        Ok(Triggered {
+            execution_id: execution.id,
+            created: true,
+        })
     }
 
     async fn queue(&self, execution: &Execution, message: &str) -> Result<(), ApiError> {
         self.executions.create_pending(execution, None).await?;
-        let entry = LogEntry { timestamp: execution.queued_at.clone(), level: LogLevel::Info, stage: Stage::Queued, message: message.to_owned() };
+        let entry = LogEntry {
+            timestamp: execution.queued_at.clone(),
+            level: LogLevel::Info,
+            stage: Stage::Queued,
+            message: message.to_owned(),
+        };
         if let Err(e) = self.executions.append_logs(&execution.id, &[entry]).await {
             warn!(execution_id = %execution.id, error = %e, "could not write the queue log entry");
         }
@@ -464,39 +495,68 @@ impl CairnService {
         if seconds == 0 || seconds > self.download_max_seconds {
             return Err(FieldError::new("expiresIn", format!("must be between 1 and {} seconds", self.download_max_seconds)).into());
         }
-        let (bucket, folder) = crate::adapters::s3::split_path(&path).ok_or_else(|| ApiError::Conflict(format!("unexpected backup location {path}")))?;
+        let (bucket, folder) =
+            crate::adapters::s3::split_path(&path).ok_or_else(|| ApiError::Conflict(format!("unexpected backup location {path}")))?;
         let manifest = self.backups.manifest(bucket, folder).await.map_err(ApiError::Conflict)?;
         let started = time::now();
-        let mut execution = Execution::pending(new_id(), source.job_id.clone(), source.job_name.clone(), ExecutionType::Download, trigger, &time::iso(started));
+        let mut execution = Execution::pending(
+            new_id(),
+            source.job_id.clone(),
+            source.job_name.clone(),
+            ExecutionType::Download,
+            trigger,
+            &time::iso(started),
+        );
         execution.source_execution_id = Some(source.id.clone());
         execution.started_at = Some(time::iso(started));
         let logs = std::sync::Mutex::new(Vec::<LogEntry>::new());
         let log = |level: LogLevel, message: String| {
             if let Ok(mut l) = logs.lock() {
-                l.push(LogEntry { timestamp: time::iso(time::now()), level, stage: Stage::Initializing, message });
+                l.push(LogEntry {
+                    timestamp: time::iso(time::now()),
+                    level,
+                    stage: Stage::Initializing,
+                    message,
+                });
             }
         };
         let job = self.jobs.get_job(&source.job_id).await?.unwrap_or_else(|| manifest.job.clone());
         let hooks: Vec<Hook> = if job.hooks_enabled {
-            self.hooks.list_hooks().await?.into_iter().filter(|h| h.enabled && h.applies_to(&job.id)).collect()
+            self.hooks
+                .list_hooks()
+                .await?
+                .into_iter()
+                .filter(|h| h.enabled && h.applies_to(&job.id))
+                .collect()
         } else {
             Vec::new()
         };
-        let selected: Vec<&crate::engine::manifest::ManifestItem> =
-            manifest.items.iter().filter(|i| request.items.as_ref().is_none_or(|names| names.contains(&i.name))).collect();
+        let selected: Vec<&crate::engine::manifest::ManifestItem> = manifest
+            .items
+            .iter()
+            .filter(|i| request.items.as_ref().is_none_or(|names| names.contains(&i.name)))
+            .collect();
         let item_id = match selected.as_slice() {
             [one] if request.items.is_some() => crate::hooks::item_id(&job.id, &one.name),
             _ => String::new(),
         };
-        let runner = crate::hooks::HookRunner { rules: self.hook_rules.clone() };
+        let runner = crate::hooks::HookRunner {
+            rules: self.hook_rules.clone(),
+        };
         let pre = crate::hooks::HookCall::download(crate::model::HookPosition::Pre, &item_id, &execution.id);
         let refused = runner.run_all(&hooks, &pre, &[], log).await.err();
         let mut urls = Vec::new();
         let mut failure = refused.as_ref().map(|r| format!("Download refused: {r}"));
         if failure.is_none() {
             for item in &selected {
-                match self.backups.presign_get(bucket, &format!("{folder}/{}", item.object), seconds).await {
-                    Ok(url) => urls.push(json!({"item": item.name, "object": item.object, "size": item.stored_bytes, "sha256": item.sha256, "url": url})),
+                match self
+                    .backups
+                    .presign_get(bucket, &format!("{folder}/{}", item.object), seconds)
+                    .await
+                {
+                    Ok(url) => urls.push(
+                        json!({"item": item.name, "object": item.object, "size": item.stored_bytes, "sha256": item.sha256, "url": url}),
+                    ),
                     Err(e) => {
                         failure = Some(format!("cannot presign {}: {e}", item.object));
                         break;
@@ -505,7 +565,11 @@ impl CairnService {
             }
         }
         let manifest_url = match &failure {
-            None => match self.backups.presign_get(bucket, &format!("{folder}/{}", crate::engine::manifest::MANIFEST_NAME), seconds).await {
+            None => match self
+                .backups
+                .presign_get(bucket, &format!("{folder}/{}", crate::engine::manifest::MANIFEST_NAME), seconds)
+                .await
+            {
                 Ok(u) => Some(u),
                 Err(e) => {
                     failure = Some(format!("cannot presign the manifest: {e}"));
@@ -520,7 +584,11 @@ impl CairnService {
         let post = crate::hooks::HookCall::download(crate::model::HookPosition::Post, &item_id, &execution.id);
         let _ = runner.run_all(&hooks, &post, &[], log).await;
         let ended = time::now();
-        execution.status = if failure.is_some() { ExecutionStatus::Failed } else { ExecutionStatus::Success };
+        execution.status = if failure.is_some() {
+            ExecutionStatus::Failed
+        } else {
+            ExecutionStatus::Success
+        };
         execution.stage = if failure.is_some() { Stage::Failed } else { Stage::Completed };
         execution.progress = if failure.is_some() { 0 } else { 100 };
         execution.ended_at = Some(time::iso(ended));

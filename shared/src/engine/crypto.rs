@@ -13,7 +13,9 @@ use crate::model::Decryption;
 /// # Errors
 /// Names the recipient that does not parse.
 pub fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>, String> {
-    list.iter().map(|r| age::x25519::Recipient::from_str(r.trim()).map_err(|e| format!("'{r}' is not an age recipient: {e}"))).collect()
+    list.iter()
+        .map(|r| age::x25519::Recipient::from_str(r.trim()).map_err(|e| format!("'{r}' is not an age recipient: {e}")))
+        .collect()
 }
 
 /// The identities a restore decrypts with, read on the runner.
@@ -27,12 +29,22 @@ pub type Identities = Arc<Vec<age::x25519::Identity>>;
 pub fn identity_for(d: Option<&Decryption>) -> Result<Option<Identities>, String> {
     let Some(d) = d else { return Ok(None) };
     let (text, origin) = match (&d.identity_file, &d.identity_env) {
-        (Some(f), _) => (std::fs::read_to_string(f).map_err(|e| format!("cannot read identity file {f}: {e}"))?, format!("file {f}")),
-        (None, Some(v)) => (std::env::var(v).map_err(|_| format!("environment variable {v} (identityEnv) is not set on the runner"))?, format!("variable {v}")),
+        (Some(f), _) => (
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read identity file {f}: {e}"))?,
+            format!("file {f}"),
+        ),
+        (None, Some(v)) => (
+            std::env::var(v).map_err(|_| format!("environment variable {v} (identityEnv) is not set on the runner"))?,
+            format!("variable {v}"),
+        ),
         (None, None) => return Ok(None),
     };
-    let ids: Vec<age::x25519::Identity> =
-        text.lines().map(str::trim).filter(|l| l.starts_with("AGE-SECRET-KEY-")).filter_map(|l| age::x25519::Identity::from_str(l).ok()).collect();
+    let ids: Vec<age::x25519::Identity> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .filter_map(|l| age::x25519::Identity::from_str(l).ok())
+        .collect();
     if ids.is_empty() {
         return Err(format!("{origin} holds no age identity (AGE-SECRET-KEY-...)"));
     }
@@ -49,7 +61,9 @@ pub fn decrypting<'a>(r: Box<dyn Read + 'a>, encrypted: bool, identities: Option
     }
     let ids = identities.ok_or("the item is encrypted and no identity was given")?;
     let decryptor = age::Decryptor::new(r).map_err(|e| format!("not an age stream: {e}"))?;
-    let reader = decryptor.decrypt(ids.iter().map(|i| i as &dyn age::Identity)).map_err(|e| format!("cannot decrypt: {e}"))?;
+    let reader = decryptor
+        .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
+        .map_err(|e| format!("cannot decrypt: {e}"))?;
     Ok(Box::new(reader))
 }
 
@@ -76,7 +90,10 @@ mod tests {
         assert!(!sealed.windows(6).any(|x| x == b"secret"));
         let ids: Identities = Arc::new(vec![id]);
         let mut out = String::new();
-        decrypting(Box::new(sealed.as_slice()), true, Some(&ids)).unwrap().read_to_string(&mut out).unwrap();
+        decrypting(Box::new(sealed.as_slice()), true, Some(&ids))
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         assert_eq!(out, "secret backup");
         let wrong: Identities = Arc::new(vec![other]);
         assert!(decrypting(Box::new(sealed.as_slice()), true, Some(&wrong)).is_err());

@@ -36,7 +36,12 @@ pub fn check_entry_path(path: &Path) -> Result<(), String> {
     for c in path.components() {
         match c {
             Component::Normal(_) | Component::CurDir => {}
-            _ => return Err(format!("archive entry '{}' would escape the target; the archive is refused", path.display())),
+            _ => {
+                return Err(format!(
+                    "archive entry '{}' would escape the target; the archive is refused",
+                    path.display()
+                ))
+            }
         }
     }
     Ok(())
@@ -60,7 +65,10 @@ pub fn apply_uncompressed(decoder: impl Read, item: &ManifestItem, target: &Rest
     match target {
         RestoreTarget::Directory { path, overwrite } => {
             if item.format != "tar" {
-                return Err(format!("item '{}' is a {} dump, not an archive; restore it into a database", item.name, item.kind));
+                return Err(format!(
+                    "item '{}' is a {} dump, not an archive; restore it into a database",
+                    item.name, item.kind
+                ));
             }
             unpack_into(decoder, Path::new(path), *overwrite)
         }
@@ -71,9 +79,22 @@ pub fn apply_uncompressed(decoder: impl Read, item: &ManifestItem, target: &Rest
             let password = password_env.as_deref().map(read_secret).transpose()?;
             ensure_postgres_database(url, password.as_deref())?;
             let argv: Vec<String> = if item.object.ends_with(".sql.zst") {
-                vec!["psql".into(), "--no-password".into(), "--quiet".into(), "-v".into(), "ON_ERROR_STOP=1".into(), format!("--dbname={url}")]
+                vec![
+                    "psql".into(),
+                    "--no-password".into(),
+                    "--quiet".into(),
+                    "-v".into(),
+                    "ON_ERROR_STOP=1".into(),
+                    format!("--dbname={url}"),
+                ]
             } else {
-                vec!["pg_restore".into(), "--no-password".into(), "--no-owner".into(), "--exit-on-error".into(), format!("--dbname={url}")]
+                vec![
+                    "pg_restore".into(),
+                    "--no-password".into(),
+                    "--no-owner".into(),
+                    "--exit-on-error".into(),
+                    format!("--dbname={url}"),
+                ]
             };
             feed_command(&argv, password.map(|p| ("PGPASSWORD", p)), decoder, ctx)
         }
@@ -107,8 +128,16 @@ fn read_secret(var: &str) -> Result<String, String> {
 ///
 /// # Errors
 /// Names what did not match.
-pub fn verify_before_apply(object: impl Read, item: &ManifestItem, decrypt: impl FnOnce(Box<dyn Read + '_>) -> Result<Box<dyn Read + '_>, String>) -> Result<(), String> {
-    let mut tee = Tee { inner: object, sha: Sha256::new(), bytes: 0 };
+pub fn verify_before_apply(
+    object: impl Read,
+    item: &ManifestItem,
+    decrypt: impl FnOnce(Box<dyn Read + '_>) -> Result<Box<dyn Read + '_>, String>,
+) -> Result<(), String> {
+    let mut tee = Tee {
+        inner: object,
+        sha: Sha256::new(),
+        bytes: 0,
+    };
     {
         let plain = decrypt(Box::new(&mut tee))?;
         let decoder = zstd::stream::read::Decoder::new(plain).map_err(|e| e.to_string())?;
@@ -151,7 +180,10 @@ pub fn check_directory_target(path: &Path, overwrite: bool) -> Result<(), String
         Err(e) => Err(format!("target {} cannot be read: {e}", path.display())),
         Ok(mut entries) => {
             if !overwrite && entries.next().is_some() {
-                Err(format!("target directory {} is not empty; pass overwrite: true to restore over it", path.display()))
+                Err(format!(
+                    "target directory {} is not empty; pass overwrite: true to restore over it",
+                    path.display()
+                ))
             } else {
                 Ok(())
             }
@@ -179,8 +211,14 @@ fn unpack_into(decoder: impl Read, dst: &Path, overwrite: bool) -> Result<u64, S
         }
         // unpack_in also refuses entries that would land outside `dst` through a
         // symlink an earlier entry created.
-        if !entry.unpack_in(dst).map_err(|e| format!("cannot restore '{}': {e}", path.display()))? {
-            return Err(format!("archive entry '{}' would escape the target through a link; refused", path.display()));
+        if !entry
+            .unpack_in(dst)
+            .map_err(|e| format!("cannot restore '{}': {e}", path.display()))?
+        {
+            return Err(format!(
+                "archive entry '{}' would escape the target through a link; refused",
+                path.display()
+            ));
         }
         count += 1;
     }
@@ -211,14 +249,23 @@ fn ensure_postgres_database(url: &str, password: Option<&str>) -> Result<(), Str
     ];
     let exists = run_quiet(&check, env.clone())?;
     if exists.trim() != "1" {
-        let create = vec!["psql".to_owned(), "--no-password".into(), format!("--dbname={maintenance}"), "-c".into(), format!("CREATE DATABASE \"{}\"", db.replace('"', ""))];
+        let create = vec![
+            "psql".to_owned(),
+            "--no-password".into(),
+            format!("--dbname={maintenance}"),
+            "-c".into(),
+            format!("CREATE DATABASE \"{}\"", db.replace('"', "")),
+        ];
         run_quiet(&create, env)?;
     }
     Ok(())
 }
 
 fn mysql_argv(url: &str) -> Result<(Vec<String>, String), String> {
-    let rest = url.strip_prefix("mysql://").or_else(|| url.strip_prefix("mariadb://")).ok_or("bad MySQL URL")?;
+    let rest = url
+        .strip_prefix("mysql://")
+        .or_else(|| url.strip_prefix("mariadb://"))
+        .ok_or("bad MySQL URL")?;
     let (authority, db) = rest.split_once('/').unwrap_or((rest, ""));
     let (user, hostport) = authority.rsplit_once('@').map_or((None, authority), |(u, h)| (Some(u), h));
     let (host, port) = hostport.rsplit_once(':').map_or((hostport, None), |(h, p)| (h, Some(p)));
@@ -246,7 +293,11 @@ fn run_quiet(argv: &[String], secret: Option<(&'static str, String)>) -> Result<
     let out = cmd.output().map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("{} failed: {}", argv[0], err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim()));
+        return Err(format!(
+            "{} failed: {}",
+            argv[0],
+            err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -254,7 +305,10 @@ fn run_quiet(argv: &[String], secret: Option<(&'static str, String)>) -> Result<
 /// Streams `input` into a restore client's stdin (no shell).
 fn feed_command(argv: &[String], secret: Option<(&'static str, String)>, mut input: impl Read, ctx: &SourceContext) -> Result<u64, String> {
     let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     if let Some((k, v)) = secret {
         cmd.env(k, v);
     }
@@ -268,7 +322,10 @@ fn feed_command(argv: &[String], secret: Option<(&'static str, String)>, mut inp
         s
     });
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
-    let mut counting = super::sink::CountingReader { inner: &mut input, signals: ctx.signals.clone() };
+    let mut counting = super::sink::CountingReader {
+        inner: &mut input,
+        signals: ctx.signals.clone(),
+    };
     let copied = io::copy(&mut counting, &mut stdin);
     drop(stdin);
     let status = child.wait().map_err(|e| e.to_string())?;
@@ -292,10 +349,16 @@ fn unpack_into_s3(decoder: impl Read, bucket: &str, prefix: &str, ctx: &SourceCo
         }
         let path = entry.path().map_err(|e| e.to_string())?.into_owned();
         check_entry_path(&path)?;
-        let key = if prefix.is_empty() { path.display().to_string() } else { format!("{prefix}/{}", path.display()) };
+        let key = if prefix.is_empty() {
+            path.display().to_string()
+        } else {
+            format!("{prefix}/{}", path.display())
+        };
         let s3 = &ctx.s3;
         let rt = &ctx.runtime;
-        let upload = rt.block_on(s3.create_multipart_upload().bucket(bucket).key(&key).send()).map_err(crate::adapters::sdk_error_text)?;
+        let upload = rt
+            .block_on(s3.create_multipart_upload().bucket(bucket).key(&key).send())
+            .map_err(crate::adapters::sdk_error_text)?;
         let upload_id = upload.upload_id().unwrap_or_default().to_owned();
         let mut parts = Vec::new();
         let mut number = 1;
@@ -307,9 +370,22 @@ fn unpack_into_s3(decoder: impl Read, bucket: &str, prefix: &str, ctx: &SourceCo
             }
             let done = buf.len() < 8 << 20;
             let out = rt
-                .block_on(s3.upload_part().bucket(bucket).key(&key).upload_id(&upload_id).part_number(number).body(buf.into()).send())
+                .block_on(
+                    s3.upload_part()
+                        .bucket(bucket)
+                        .key(&key)
+                        .upload_id(&upload_id)
+                        .part_number(number)
+                        .body(buf.into())
+                        .send(),
+                )
                 .map_err(crate::adapters::sdk_error_text)?;
-            parts.push(aws_sdk_s3::types::CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_owned)).build());
+            parts.push(
+                aws_sdk_s3::types::CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_owned))
+                    .build(),
+            );
             number += 1;
             if done {
                 break;
@@ -320,7 +396,11 @@ fn unpack_into_s3(decoder: impl Read, bucket: &str, prefix: &str, ctx: &SourceCo
                 .bucket(bucket)
                 .key(&key)
                 .upload_id(&upload_id)
-                .multipart_upload(aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .multipart_upload(
+                    aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
                 .send(),
         )
         .map_err(crate::adapters::sdk_error_text)?;

@@ -294,7 +294,12 @@ impl JobSpec {
             }
             match (&item.target, self.job_type) {
                 (Some(t), JobType::Clone) => t.validate(&format!("items[{i}].target"))?,
-                (None, JobType::Clone) => return Err(FieldError::new(format!("items[{i}].target"), "a clone job needs a target for every item")),
+                (None, JobType::Clone) => {
+                    return Err(FieldError::new(
+                        format!("items[{i}].target"),
+                        "a clone job needs a target for every item",
+                    ))
+                }
                 (Some(_), _) => return Err(FieldError::new(format!("items[{i}].target"), "only clone jobs take targets")),
                 (None, _) => {}
             }
@@ -350,9 +355,16 @@ impl JobSpec {
 /// A database URL: the right scheme, and no password in it (it would be stored and shown
 /// in clear); `passwordEnv` must be a variable name.
 pub(crate) fn check_database_url(field: &str, url: &str, password_env: Option<&str>, postgres: bool) -> Result<(), FieldError> {
-    let scheme = if postgres { &["postgres://", "postgresql://"][..] } else { &["mysql://", "mariadb://"][..] };
+    let scheme = if postgres {
+        &["postgres://", "postgresql://"][..]
+    } else {
+        &["mysql://", "mariadb://"][..]
+    };
     let Some(rest) = scheme.iter().find_map(|s| url.strip_prefix(s)) else {
-        return Err(FieldError::new(format!("{field}.url"), format!("must start with {}", scheme.join(" or "))));
+        return Err(FieldError::new(
+            format!("{field}.url"),
+            format!("must start with {}", scheme.join(" or ")),
+        ));
     };
     let authority = rest.split(['/', '?']).next().unwrap_or("");
     if let Some((userinfo, _)) = authority.rsplit_once('@') {
@@ -364,12 +376,19 @@ pub(crate) fn check_database_url(field: &str, url: &str, password_env: Option<&s
         }
     }
     if url.contains("password=") {
-        return Err(FieldError::new(format!("{field}.url"), "must not contain a password parameter; use passwordEnv"));
+        return Err(FieldError::new(
+            format!("{field}.url"),
+            "must not contain a password parameter; use passwordEnv",
+        ));
     }
     if let Some(var) = password_env {
-        let ok = !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !var.starts_with(|c: char| c.is_ascii_digit());
+        let ok =
+            !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !var.starts_with(|c: char| c.is_ascii_digit());
         if !ok {
-            return Err(FieldError::new(format!("{field}.passwordEnv"), "must be an environment variable name"));
+            return Err(FieldError::new(
+                format!("{field}.passwordEnv"),
+                "must be an environment variable name",
+            ));
         }
     }
     Ok(())

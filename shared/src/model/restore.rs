@@ -101,7 +101,12 @@ impl RestoreRequest {
                 match (&item.target, &self.target) {
                     (Some(t), _) => t.validate(&format!("items[{i}].target"))?,
                     (None, Some(_)) => {}
-                    (None, None) => return Err(FieldError::new(format!("items[{i}].target"), "required when there is no top-level target")),
+                    (None, None) => {
+                        return Err(FieldError::new(
+                            format!("items[{i}].target"),
+                            "required when there is no top-level target",
+                        ))
+                    }
                 }
             }
         } else if self.target.is_none() {
@@ -111,7 +116,12 @@ impl RestoreRequest {
             match (&d.identity_file, &d.identity_env) {
                 (Some(f), None) if f.starts_with('/') => {}
                 (None, Some(v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {}
-                _ => return Err(FieldError::new("decryption", "give exactly one of identityFile (an absolute path) or identityEnv (a variable name)")),
+                _ => {
+                    return Err(FieldError::new(
+                        "decryption",
+                        "give exactly one of identityFile (an absolute path) or identityEnv (a variable name)",
+                    ))
+                }
             }
         }
         Ok(())
@@ -121,7 +131,10 @@ impl RestoreRequest {
     pub fn target_of(&self, name: &str) -> Option<&RestoreTarget> {
         match &self.items {
             None => self.target.as_ref(),
-            Some(items) => items.iter().find(|i| i.name == name).and_then(|i| i.target.as_ref().or(self.target.as_ref())),
+            Some(items) => items
+                .iter()
+                .find(|i| i.name == name)
+                .and_then(|i| i.target.as_ref().or(self.target.as_ref())),
         }
     }
 }

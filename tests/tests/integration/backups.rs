@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::helpers::{key_of, run, Options, TestApp};
 
 /// What a tree looks like: per relative path, (kind, mode, mtime, content or link target).
-fn describe(root: &Path) -> BTreeMap<String, (char, u32, i64, Vec<u8>)> {
+pub fn describe(root: &Path) -> BTreeMap<String, (char, u32, i64, Vec<u8>)> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -35,7 +35,7 @@ fn describe(root: &Path) -> BTreeMap<String, (char, u32, i64, Vec<u8>)> {
     out
 }
 
-fn make_tree(root: &Path) {
+pub fn make_tree(root: &Path) {
     fs::create_dir_all(root.join("docs/deep/er")).unwrap();
     fs::create_dir_all(root.join("bin")).unwrap();
     fs::write(root.join("docs/readme.txt"), b"hello cairn\n").unwrap();
@@ -251,15 +251,15 @@ async fn retention_keeps_the_last_n_and_says_so_on_the_deleted_ones() {
 }
 
 /// A throwaway PostgreSQL server on loopback, run as the `postgres` user.
-struct Postgres {
+pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
-    port: u16,
-    password: String,
+    pub port: u16,
+    pub password: String,
 }
 
 impl Postgres {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let bin = fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL server packages (scripts/test.sh installs them)")
             .filter_map(Result::ok)
@@ -313,7 +313,7 @@ impl Postgres {
         Self { dir, bin, port, password }
     }
 
-    fn psql(&self, db: &str, sql: &str) -> String {
+    pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = Command::new("psql")
             .args([
                 "-h",

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{project_root, Options, TestApp};
 
-struct HookDir {
+pub struct HookDir {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
     out: PathBuf,
@@ -25,7 +25,7 @@ fn seed_sample(start: &str, end: &str) -> String {
 }
 
 impl HookDir {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("hooks");
         let out = tmp.path().join("out");
@@ -35,7 +35,7 @@ impl HookDir {
     }
 
     /// Installs the seed's bash sample, writing to `out/<name>.txt` instead of /root/testFile.
-    fn seed_bash(&self, name: &str) -> String {
+    pub fn seed_bash(&self, name: &str) -> String {
         let sample = seed_sample("#!/bin/bash\n# Hook Args are passed into $@", "\ndone\n");
         let target = self.out.join(format!("{name}.txt"));
         self.install(name, &sample.replace("/root/testFile", target.to_str().unwrap()))
@@ -52,7 +52,7 @@ impl HookDir {
         format!("/usr/bin/python3 {}", path.display())
     }
 
-    fn install(&self, name: &str, body: &str) -> String {
+    pub fn install(&self, name: &str, body: &str) -> String {
         let path = self.dir.join(format!("{name}.sh"));
         fs::write(&path, body).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
@@ -60,7 +60,7 @@ impl HookDir {
     }
 
     /// Each invocation the seed's bash sample recorded: the list of its arguments.
-    fn calls(&self, name: &str) -> Vec<Vec<String>> {
+    pub fn calls(&self, name: &str) -> Vec<Vec<String>> {
         let text = fs::read_to_string(self.out.join(format!("{name}.txt"))).unwrap_or_default();
         let mut calls = Vec::new();
         for line in text.lines() {
@@ -74,7 +74,7 @@ impl HookDir {
         calls
     }
 
-    fn options(&self) -> Options {
+    pub fn options(&self) -> Options {
         Options {
             extra_env: vec![("CAIRN_HOOKS_DIR".into(), self.dir.display().to_string())],
             ..Options::default()
@@ -82,7 +82,7 @@ impl HookDir {
     }
 }
 
-async fn create_hook(app: &TestApp, spec: Value) -> String {
+pub async fn create_hook(app: &TestApp, spec: Value) -> String {
     let (status, body) = app.post("/api/hooks", Some(spec)).await;
     assert_eq!(status, 201, "{body}");
     body["data"]["id"].as_str().unwrap().to_owned()

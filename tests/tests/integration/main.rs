@@ -12,4 +12,5 @@ mod backups;
 mod contracts;
 mod hooks;
 mod queue;
+mod restores;
 mod seed_clients;
