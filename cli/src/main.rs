@@ -59,6 +59,9 @@ enum Command {
     /// Stored backups.
     #[command(subcommand)]
     Backups(BackupsCmd),
+    /// Schedules.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
     /// Serve the whole HTTP API locally, routed as template.yaml routes it.
     Serve {
         #[arg(long, default_value_t = 3000)]
@@ -246,6 +249,16 @@ enum BackupsCmd {
         execution_id: String,
         #[arg(long, default_value_t = 900)]
         expires_in: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleCmd {
+    /// Run one schedule tick now (or as if at --at, an ISO 8601 time): what the
+    /// EventBridge rule does every minute.
+    Tick {
+        #[arg(long)]
+        at: Option<String>,
     },
 }
 
@@ -695,6 +708,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .join("\n")
             });
         }
+        Command::Schedule(ScheduleCmd::Tick { at }) => {
+            let app = App::build(config).await;
+            let now = match at {
+                Some(a) => cairn_shared::time::parse_iso(&a)
+                    .ok_or_else(|| anyhow::anyhow!("--at must be an ISO 8601 time such as 2026-01-15T03:00:00Z"))?,
+                None => cairn_shared::time::now(),
+            };
+            let started = app.service.schedule_tick(now).await.map_err(api_err)?;
+            emit(out, &json!({"started": started}), || {
+                format!("{} scheduled run(s) started", started.len())
+            });
+        }
         Command::Serve { port, host } => {
             let app = Arc::new(App::build(config).await);
             let listener = bind(&host, port).await?;
@@ -768,19 +793,35 @@ async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> 
         .with_context(|| format!("cannot listen on {host}:{port} (is another server running there?)"))
 }
 
-/// Under `cairn serve`, the EventBridge rules of template.yaml are timers: the sweep.
+/// Under `cairn serve`, the EventBridge rules of template.yaml are timers: the sweep
+/// (`CAIRN_SWEEP_SECONDS`, default 60) and the schedule tick (`CAIRN_TICK_SECONDS`,
+/// default 60).
 fn start_background_timers(app: &Arc<App>) {
-    let seconds = std::env::var("CAIRN_SWEEP_SECONDS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(60);
+    let seconds = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .unwrap_or(60)
+    };
     let runner = app.runner.clone();
+    let every = std::time::Duration::from_secs(seconds("CAIRN_SWEEP_SECONDS"));
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds));
+        let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
             runner.sweep().await;
+        }
+    });
+    let service = app.service.clone();
+    let every = std::time::Duration::from_secs(seconds("CAIRN_TICK_SECONDS"));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = service.schedule_tick(cairn_shared::time::now()).await {
+                tracing::error!(error = %e, "schedule tick failed");
+            }
         }
     });
 }

@@ -10,6 +10,7 @@
 //! - [`api`]: the HTTP API as a service: routes, auth, rate limits, bodies, errors; plus
 //!   the translation to and from `lambda_http` events used by every function.
 //! - [`engine`]: the streaming backup engine (tar, zstd, SHA-256, S3 multipart upload).
+//! - [`schedule`]: cron expressions in time zones.
 //! - [`runner`]: claims queued executions and performs them; the periodic sweep.
 //! - [`hooks`]: running hooks with JetBackup's arguments, safely.
 //! - [`error`]: the library's error types.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod hooks;
 pub mod model;
 pub mod runner;
+pub mod schedule;
 pub mod store;
 pub mod telemetry;
 pub mod time;

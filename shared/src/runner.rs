@@ -38,6 +38,8 @@ pub enum RunnerEvent {
     Execute { execution_id: String },
     /// The periodic sweep.
     Sweep,
+    /// The schedule tick (every minute).
+    Tick,
 }
 
 /// The stores the runner reads and writes.

@@ -2,7 +2,7 @@
 
 use cairn_shared::config::Config;
 use cairn_shared::wiring::App;
-use lambda_http::{service_fn, Error};
+use lambda_runtime::{service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -10,5 +10,5 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().map_err(|e| format!("configuration: {e}"))?;
     let app = App::build(config).await;
     let api = &app.http;
-    lambda_http::run(service_fn(|request| cairn_run::handler(api, request))).await
+    lambda_runtime::run(service_fn(|event| cairn_run::handle_event(api, event))).await
 }

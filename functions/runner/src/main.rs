@@ -12,6 +12,6 @@ async fn main() -> Result<(), Error> {
     cairn_shared::telemetry::init();
     let config = Config::from_env().map_err(|e| format!("configuration: {e}"))?;
     let app = App::build(config).await;
-    let runner = &app.runner;
-    lambda_runtime::run(service_fn(|event| cairn_runner::handler(runner, event))).await
+    let (runner, service) = (&app.runner, &app.service);
+    lambda_runtime::run(service_fn(|event| cairn_runner::handler(runner, service, event))).await
 }

@@ -294,6 +294,27 @@ impl JobRepository for DynamoStore {
     async fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
         self.delete_existing(&self.tables.jobs, ("id", s(id))).await
     }
+
+    async fn advance_schedule(&self, id: &str, expected: Option<&str>, next: &str) -> Result<bool, StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.tables.jobs)
+            .key("id", s(id))
+            .update_expression("SET nextRunAt = :next")
+            .expression_attribute_values(":next", s(next));
+        let req = match expected {
+            Some(e) => req
+                .condition_expression("nextRunAt = :expected")
+                .expression_attribute_values(":expected", s(e)),
+            None => req.condition_expression("attribute_exists(id) AND attribute_not_exists(nextRunAt)"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
 }
 
 #[async_trait]

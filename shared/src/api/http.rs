@@ -173,8 +173,14 @@ impl HttpApi {
                 let include_logs = bool_param(req, "includeLogs")?;
                 ApiResponse::data(200, svc.get_execution(&id, include_logs).await?)
             }
-            Operation::ListJobs => ApiResponse::data(200, serde_json::to_value(svc.list_jobs().await?).unwrap_or_default()),
-            Operation::GetJob(id) => ApiResponse::data(200, serde_json::to_value(svc.get_job(&id).await?).unwrap_or_default()),
+            Operation::ListJobs => {
+                let mut views = Vec::new();
+                for job in svc.list_jobs().await? {
+                    views.push(svc.job_view(&job).await?);
+                }
+                ApiResponse::data(200, Value::Array(views))
+            }
+            Operation::GetJob(id) => ApiResponse::data(200, svc.job_view(&svc.get_job(&id).await?).await?),
             Operation::ListExecutions => {
                 let q = execution_query(req)?;
                 let page = svc.list_executions(&q).await?;

@@ -6,9 +6,11 @@
 //!   translation from and to `lambda_http`.
 //! - [`service`]: the operations (create a job, run it, read an execution, ...), used by the
 //!   HTTP layer and by the CLI alike.
+//! - [`eventbridge`]: EventBridge events pointed at the run function.
 //! - [`http`]: the HTTP layer: rate limits, body limits, authentication, permissions,
 //!   parsing, and mapping results to responses.
 
+pub mod eventbridge;
 pub mod http;
 pub mod request;
 pub mod response;

@@ -56,6 +56,15 @@ impl std::fmt::Debug for CairnService {
     }
 }
 
+/// When a job's schedule fires next, from now.
+fn next_run(job: &Job) -> Result<Option<String>, ApiError> {
+    job.schedule
+        .as_ref()
+        .map(|s| crate::schedule::next_after(s, time::now()).map(time::iso))
+        .transpose()
+        .map_err(ApiError::from)
+}
+
 fn hook_not_found() -> ApiError {
     ApiError::NotFound("Hook not found".into())
 }
@@ -85,7 +94,8 @@ impl CairnService {
     pub async fn create_job(&self, spec: JobSpec) -> Result<Job, ApiError> {
         spec.validate()?;
         self.check_destinations(&spec).await?;
-        let job = Job::from_spec(new_id(), spec, &time::iso(time::now()));
+        let mut job = Job::from_spec(new_id(), spec, &time::iso(time::now()));
+        job.next_run_at = next_run(&job)?;
         self.jobs.create_job(&job).await?;
         info!(job_id = %job.id, name = %job.name, "job created");
         Ok(job)
@@ -101,6 +111,7 @@ impl CairnService {
         self.check_destinations(&spec).await?;
         let mut job = Job::from_spec(existing.id, spec, &time::iso(time::now()));
         job.created_at = existing.created_at;
+        job.next_run_at = next_run(&job)?;
         if !self.jobs.replace_job(&job).await? {
             return Err(ApiError::job_not_found());
         }
@@ -119,6 +130,70 @@ impl CairnService {
         Ok(self.jobs.list_jobs().await?)
     }
 
+    /// A job as `GET /api/jobs` shows it: with `nextRunAt` and its last execution.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn job_view(&self, job: &Job) -> Result<Value, ApiError> {
+        let mut v = serde_json::to_value(job).unwrap_or_default();
+        let last = self
+            .executions
+            .list_executions(&ExecutionQuery {
+                job_id: Some(job.id.clone()),
+                status: None,
+                limit: 1,
+                cursor: None,
+            })
+            .await?;
+        v["nextRunAt"] = json!(job.next_run_at);
+        v["lastExecution"] = last.executions.first().map_or(
+            Value::Null,
+            |e| json!({"id": e.id, "status": e.status, "queuedAt": e.queued_at, "endedAt": e.ended_at, "trigger": e.trigger}),
+        );
+        Ok(v)
+    }
+
+    /// One schedule tick at `now`: every enabled job whose next run time has come is
+    /// triggered once (trigger `Scheduler`), and its next run time moved past `now` by a
+    /// conditional write, so overlapping or late ticks never trigger a slot twice.
+    /// Disabled jobs have their time moved on without a run.
+    ///
+    /// # Errors
+    /// Store failures while listing jobs; a failure on one job is logged and skipped.
+    pub async fn schedule_tick(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<String>, ApiError> {
+        let mut started = Vec::new();
+        for job in self.jobs.list_jobs().await? {
+            let Some(schedule) = &job.schedule else { continue };
+            let due = match job.next_run_at.as_deref().and_then(time::parse_iso) {
+                Some(t) => t <= now,
+                None => false,
+            };
+            let next = match crate::schedule::next_after(schedule, now) {
+                Ok(n) => time::iso(n),
+                Err(e) => {
+                    warn!(job_id = %job.id, error = %e.reason, "schedule cannot be evaluated");
+                    continue;
+                }
+            };
+            if job.next_run_at.is_none() {
+                self.jobs.advance_schedule(&job.id, None, &next).await?;
+                continue;
+            }
+            if !due || !self.jobs.advance_schedule(&job.id, job.next_run_at.as_deref(), &next).await? {
+                continue;
+            }
+            if !job.enabled {
+                info!(job_id = %job.id, "scheduled slot skipped: the job is disabled");
+                continue;
+            }
+            match self.run_job(&job.id, Trigger::Scheduler, None).await {
+                Ok(t) => started.push(t.execution_id),
+                Err(e) => warn!(job_id = %job.id, error = %e, "scheduled run failed to start"),
+            }
+        }
+        Ok(started)
+    }
+
     /// # Errors
     /// 404 `Job not found`.
     pub async fn delete_job(&self, id: &str) -> Result<(), ApiError> {
@@ -135,6 +210,10 @@ impl CairnService {
     pub async fn set_job_enabled(&self, id: &str, enabled: bool) -> Result<Job, ApiError> {
         let mut job = self.get_job(id).await?;
         job.enabled = enabled;
+        if enabled {
+            // Slots missed while disabled are not made up.
+            job.next_run_at = next_run(&job)?;
+        }
         job.updated_at = time::iso(time::now());
         if !self.jobs.replace_job(&job).await? {
             return Err(ApiError::job_not_found());

@@ -227,6 +227,9 @@ pub struct Job {
     pub encryption: Option<Encryption>,
     pub enabled: bool,
     pub hooks_enabled: bool,
+    /// When the schedule fires next (ISO 8601), for scheduled jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -246,6 +249,7 @@ impl Job {
             encryption: spec.encryption,
             enabled: spec.enabled,
             hooks_enabled: spec.hooks_enabled,
+            next_run_at: None,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
         }
@@ -323,12 +327,7 @@ impl JobSpec {
             return Err(FieldError::new("compression.level", "must be between 1 and 19"));
         }
         if let Some(s) = &self.schedule {
-            if s.cron.split_whitespace().count() != 5 {
-                return Err(FieldError::new(
-                    "schedule.cron",
-                    "must have 5 fields: minute hour day-of-month month day-of-week",
-                ));
-            }
+            crate::schedule::validate(s)?;
         }
         if let Some(e) = &self.encryption {
             if e.recipients.is_empty() {

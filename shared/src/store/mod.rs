@@ -18,6 +18,9 @@ pub trait JobRepository: Send + Sync {
     async fn list_jobs(&self) -> Result<Vec<Job>, StoreError>;
     /// `false` when there was none.
     async fn delete_job(&self, id: &str) -> Result<bool, StoreError>;
+    /// Moves a job's `nextRunAt` from `expected` (absent: `None`) to `next`, only if it
+    /// still is `expected`: of two ticks that see the same due time, exactly one wins.
+    async fn advance_schedule(&self, id: &str, expected: Option<&str>, next: &str) -> Result<bool, StoreError>;
 }
 
 /// S3 destinations.

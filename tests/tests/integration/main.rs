@@ -11,6 +11,8 @@ mod api_rate_limits;
 mod backups;
 mod contracts;
 mod hooks;
+mod lambda;
 mod queue;
 mod restores;
+mod schedules;
 mod seed_clients;
