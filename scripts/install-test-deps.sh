@@ -28,3 +28,12 @@ if [ ! -x "$venv/bin/cfn-lint" ] || ! grep -qx "$cfn_lint_version" "$venv/.cfn-l
     "$venv/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$cfn_lint_version"
     echo "$cfn_lint_version" > "$venv/.cfn-lint-version"
 fi
+
+ansible_venv="$root/.tools/ansible"
+ansible_version="2.19.14"
+if [ ! -x "$ansible_venv/bin/ansible-playbook" ] || ! grep -qx "$ansible_version" "$ansible_venv/.ansible-version" 2>/dev/null; then
+    echo "installing ansible-core==$ansible_version into $ansible_venv"
+    python3 -m venv "$ansible_venv"
+    "$ansible_venv/bin/pip" install --quiet --disable-pip-version-check "ansible-core==$ansible_version"
+    echo "$ansible_version" > "$ansible_venv/.ansible-version"
+fi

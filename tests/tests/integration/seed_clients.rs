@@ -148,3 +148,103 @@ async fn the_seed_bash_script_exits_1_with_the_error_when_the_backup_fails() {
         "{out}"
     );
 }
+
+/// The seed's playbook with its indentation restored: the published page flattened it,
+/// and YAML needs it. Only whitespace is added; every line is the seed's.
+fn reindent_playbook(flat: &str) -> String {
+    let mut out = String::new();
+    let mut section = "";
+    for line in flat.lines() {
+        let key = line.split(':').next().unwrap_or("");
+        let indent = match key {
+            "- name" if line.contains("Trigger DBackup job") => 0,
+            "hosts" | "vars" | "tasks" => {
+                section = key;
+                2
+            }
+            "- name" => 4,
+            "dbackup_url" | "dbackup_api_key" | "job_id" if section == "vars" => 4,
+            "ansible.builtin.uri" | "ansible.builtin.fail" | "register" | "until" | "retries" | "delay" | "when" => 6,
+            "url" | "method" | "headers" | "status_code" | "msg" => 8,
+            "Authorization" => 10,
+            other => panic!("unexpected playbook line {other:?}"),
+        };
+        out.push_str(&" ".repeat(indent));
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_seed_ansible_playbook_runs_unchanged_and_succeeds() {
+    let app = TestApp::spawn().await;
+    let job = app.create_job(json!({"name": "Daily MySQL Backup", "items": [{"name": "cfg", "source": {"kind": "config"}}]})).await;
+    let seed = seed();
+    let start = seed.find("- name: Trigger DBackup job").expect("the playbook");
+    let end = start + seed[start..].find("'Failed'CI/CD").expect("its end") + "'Failed'".len();
+    let playbook = reindent_playbook(&substitute(&seed[start..end], &app, &job));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("playbook.yml");
+    std::fs::write(&path, playbook).unwrap();
+    let ansible = project_root().join(".tools/ansible/bin/ansible-playbook");
+    assert!(ansible.exists(), "scripts/install-test-deps.sh installs ansible-core");
+    let out = Command::new(ansible)
+        .arg(&path)
+        .args(["-i", "localhost,", "-c", "local"])
+        .env("ANSIBLE_LOCALHOST_WARNING", "false")
+        .env("ANSIBLE_INVENTORY_UNPARSED_WARNING", "false")
+        .env("ANSIBLE_HOME", dir.path())
+        // Modules run with the venv's own Python, whatever interpreters the machine has.
+        .env("ANSIBLE_PYTHON_INTERPRETER", project_root().join(".tools/ansible/bin/python"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("failed=0"), "{text}");
+    assert!(text.contains("skipping: [localhost]"), "the failure check is skipped: {text}");
+}
+
+#[tokio::test]
+async fn the_seed_github_actions_steps_succeed_as_a_shell_script() {
+    let app = TestApp::spawn().await;
+    let job = app.create_job(json!({"name": "Post-Deploy Backup", "items": [{"name": "cfg", "source": {"kind": "config"}}]})).await;
+    let seed = seed();
+    let steps_at = seed.find("steps:\n- name: Trigger backup").expect("the workflow steps");
+    let steps = &seed[steps_at..];
+    let block = |after: &str, until: &str| {
+        let s = steps.find(after).unwrap() + after.len();
+        steps[s..s + steps[s..].find(until).unwrap()].to_owned()
+    };
+    let trigger = block("id: trigger\nrun: |\n", "- name: Wait for backup");
+    let wait = block("- name: Wait for backup\nrun: |\n", "Docker Compose Healthcheck");
+    let wait = wait.trim_end_matches("exit 1").to_owned() + "exit 1\n";
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("github_output");
+    // GitHub Actions' expressions, as the runner expands them: secrets from the
+    // environment, the trigger step's output from $GITHUB_OUTPUT.
+    let expand = |s: &str| {
+        s.replace("${{ secrets.DBACKUP_URL }}", "${DBACKUP_URL}")
+            .replace("${{ secrets.DBACKUP_JOB_ID }}", "${DBACKUP_JOB_ID}")
+            .replace("${{ secrets.DBACKUP_API_KEY }}", "${DBACKUP_API_KEY}")
+            .replace("${{ steps.trigger.outputs.execution_id }}", "${STEPS_TRIGGER_OUTPUTS_EXECUTION_ID}")
+    };
+    let script = format!(
+        "set -e\nexport GITHUB_OUTPUT={out}\n( {trigger} )\nexport STEPS_TRIGGER_OUTPUTS_EXECUTION_ID=$(sed -n 's/^execution_id=//p' {out})\n( {wait} )\n",
+        out = output.display(),
+        trigger = expand(&trigger),
+        wait = expand(&wait)
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("DBACKUP_URL", &app.base_url)
+        .env("DBACKUP_JOB_ID", &job)
+        .env("DBACKUP_API_KEY", &app.admin_key)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{script}\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Status=Success"), "{text}");
+    let _ = Duration::from_secs(0);
+}
