@@ -5,7 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 need_apt=()
-for cmd in jq zstd curl tar runuser psql pg_restore pg_dump python3; do
+for cmd in jq zstd curl tar runuser psql pg_restore pg_dump python3 file; do
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$cmd")
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgres-server)
@@ -17,7 +17,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
-        jq zstd curl tar util-linux postgresql postgresql-client python3 python3-venv >/dev/null
+        jq zstd curl tar util-linux file postgresql postgresql-client python3 python3-venv >/dev/null
 fi
 
 venv="$root/.tools/venv"

@@ -4,7 +4,9 @@
 #   2. brings up the local S3/DynamoDB endpoint (localstack/start.sh) unless one answers,
 #   3. lints template.yaml with cfn-lint,
 #   4. builds the binaries and runs `cargo test --workspace` (unit tests and the
-#      integration tests that drive the real binaries over HTTP).
+#      integration tests that drive the real binaries over HTTP),
+#   5. builds every function for Lambda (arm64) and checks each has its bootstrap
+#      (scripts/lambda-build.sh; skip with CAIRN_SKIP_LAMBDA_BUILD=1 when iterating).
 # An endpoint this script started is stopped again at the end.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,3 +32,8 @@ cargo build --locked --workspace --bins
 
 echo "== cargo test"
 cargo test --locked --workspace -- --test-threads "${CAIRN_TEST_THREADS:-6}"
+
+if [ "${CAIRN_SKIP_LAMBDA_BUILD:-0}" != 1 ]; then
+    echo "== cargo lambda build --release --arm64"
+    bash scripts/lambda-build.sh
+fi

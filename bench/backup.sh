@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Cairn's backup throughput against what a user would do instead, on the same data and
+# the same S3 endpoint. Prints its figures; rerun it anywhere:
+#
+#   bash bench/backup.sh [SCALE]        # SCALE 1 = about 1.1 GiB (default)
+#
+# (a) Cairn through `cairn serve` (release build): input bytes / execution duration,
+#     and the peak resident memory of the server process
+# (b) tar -c | zstd -3 > /dev/null            the compute ceiling
+# (c) tar -c | zstd -3 | aws s3 cp - s3://...  what a user would script
+# (d) restic backup to the same endpoint
+#
+# S3 is served by s3s-fs (a fast local S3 server from crates.io, installed into .tools)
+# through AWS_ENDPOINT_URL_S3; DynamoDB by the usual local endpoint (moto).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+scale="${1:-1}"
+work="${CAIRN_BENCH_DIR:-$root/.tools/bench}"
+data="$work/data"
+s3dir="$work/s3"
+s3port=8014
+mkdir -p "$work" "$data" "$s3dir"
+
+echo "== preparing tools"
+bash scripts/install-test-deps.sh >/dev/null
+if ! command -v restic >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic >/dev/null
+fi
+if [ ! -x .tools/bench-venv/bin/aws ]; then
+    python3 -m venv .tools/bench-venv
+    .tools/bench-venv/bin/pip install --quiet --disable-pip-version-check "awscli==1.36.40"
+fi
+if [ ! -x .tools/s3s-fs/bin/s3s-fs ]; then
+    cargo install --quiet --locked s3s-fs --version 0.17.0 --features binary --root .tools/s3s-fs
+fi
+cargo build --quiet --release --bin cairn
+cairn_bin="${CARGO_TARGET_DIR:-$root/target}/release/cairn"
+[ -x "$cairn_bin" ] || cairn_bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/cairn"
+
+echo "== data set (scale $scale)"
+python3 bench/make_dataset.py "$data" "$scale"
+input_bytes=$(du -sb --apparent-size "$data" | cut -f1)
+files=$(find "$data" -type f ! -name '.complete-*' | wc -l)
+echo "$files files, $input_bytes bytes"
+
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+CAIRN_SKIP_INIT=1 bash localstack/start.sh >/dev/null
+rm -rf "${s3dir:?}"/*
+.tools/s3s-fs/bin/s3s-fs --host 127.0.0.1 --port $s3port --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$s3dir" >"$work/s3s.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$s3port) 2>/dev/null && break; sleep 0.1; done
+s3="http://127.0.0.1:$s3port"
+aws() { .tools/bench-venv/bin/aws --endpoint-url "$s3" "$@"; }
+aws s3 mb s3://bench >/dev/null
+
+now() { date +%s.%N; }
+rate() { python3 -c "import sys; b,t=float(sys.argv[1]),float(sys.argv[2]); print(f'{b/t/1e6:.1f}')" "$1" "$2"; }
+
+echo "== (b) tar | zstd -3 > /dev/null"
+t0=$(now); tar -C "$data" -cf - . | zstd -q -3 > /dev/null; t1=$(now)
+b_secs=$(python3 -c "print($t1-$t0)")
+
+echo "== (c) tar | zstd -3 | aws s3 cp -"
+t0=$(now); tar -C "$data" -cf - . | zstd -q -3 | aws s3 cp - s3://bench/manual/data.tar.zst >/dev/null; t1=$(now)
+c_secs=$(python3 -c "print($t1-$t0)")
+
+echo "== (d) restic backup"
+export RESTIC_PASSWORD=bench
+restic -q -r "s3:$s3/bench/restic" init >/dev/null
+t0=$(now); restic -q -r "s3:$s3/bench/restic" backup "$data" >/dev/null; t1=$(now)
+d_secs=$(python3 -c "print($t1-$t0)")
+
+echo "== (a) cairn serve"
+export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ENDPOINT_URL_S3="$s3"
+export CAIRN_TABLE_PREFIX="bench$(date +%s)" CAIRN_BUCKET=bench CAIRN_RATE_LIMIT_GET=100000 CAIRN_RATE_LIMIT_WRITE=100000 RUST_LOG=warn
+"$cairn_bin" init >/dev/null
+key=$("$cairn_bin" --output json keys create --name bench --permissions all | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+"$cairn_bin" serve --port 3999 >"$work/serve.log" 2>&1 &
+serve_pid=$!
+pids+=($serve_pid)
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:3999/api/health >/dev/null && break; sleep 0.1; done
+api() { curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' "$@"; }
+dest=$(api -X POST http://127.0.0.1:3999/api/destinations -d '{"name":"bench","bucket":"bench","prefix":"cairn"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+job=$(api -X POST http://127.0.0.1:3999/api/jobs -d "{\"name\":\"bench\",\"items\":[{\"name\":\"data\",\"source\":{\"kind\":\"directory\",\"path\":\"$data\",\"exclude\":[\".complete-*\"]}}],\"destinations\":[\"$dest\"],\"compression\":{\"algorithm\":\"zstd\",\"level\":3}}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+exe=$(api -X POST "http://127.0.0.1:3999/api/jobs/$job/run" | python3 -c 'import json,sys; print(json.load(sys.stdin)["executionId"])')
+while :; do
+    body=$(api "http://127.0.0.1:3999/api/executions/$exe")
+    status=$(echo "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["status"])')
+    case "$status" in Pending|Running) sleep 0.5 ;; *) break ;; esac
+done
+[ "$status" = Success ] || { echo "cairn backup ended $status: $body"; exit 1; }
+a_ms=$(echo "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["duration"])')
+a_secs=$(python3 -c "print($a_ms/1000)")
+stored=$(echo "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["size"])')
+peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$serve_pid/status")
+
+a=$(rate "$input_bytes" "$a_secs"); b=$(rate "$input_bytes" "$b_secs"); c=$(rate "$input_bytes" "$c_secs"); d=$(rate "$input_bytes" "$d_secs")
+echo
+echo "Cairn backup benchmark: $files files, $(python3 -c "print(f'{$input_bytes/2**30:.2f}')") GiB, $(nproc) cores"
+printf '%-44s %8s MB/s  %6.1f s\n' "(a) cairn serve (tar|zstd-3|S3 multipart)" "$a" "$a_secs"
+printf '%-44s %8s MB/s  %6.1f s\n' "(b) tar | zstd -3 > /dev/null" "$b" "$b_secs"
+printf '%-44s %8s MB/s  %6.1f s\n' "(c) tar | zstd -3 | aws s3 cp -" "$c" "$c_secs"
+printf '%-44s %8s MB/s  %6.1f s\n' "(d) restic backup" "$d" "$d_secs"
+echo "ratios: a/b $(python3 -c "print(f'{$a/$b:.2f}')")  a/c $(python3 -c "print(f'{$a/$c:.2f}')")  a/d $(python3 -c "print(f'{$a/$d:.2f}')")"
+echo "stored by cairn: $stored bytes (ratio $(python3 -c "print(f'{$stored/$input_bytes:.3f}')"))"
+echo "peak memory of cairn serve (VmHWM): $((peak_kib / 1024)) MiB"
