@@ -60,6 +60,11 @@ pub struct Runner {
     config: Config,
     /// This process's identity in leases.
     owner: String,
+    /// A process's writes to the slot counter (claims, completions, the sweep's verdicts)
+    /// go one at a time: DynamoDB's conditions keep processes apart, and this keeps a
+    /// process's own drainers from contending for the slot item (and keeps moto, whose
+    /// failed transactions restore whole tables, from undoing concurrent writes).
+    slot_lock: tokio::sync::Mutex<()>,
     hook_runner: HookRunner,
 }
 
@@ -205,26 +210,42 @@ impl Runner {
             clients,
             config,
             owner: format!("runner-{}", uuid::Uuid::new_v4()),
+            slot_lock: tokio::sync::Mutex::new(()),
             hook_runner,
         }
     }
 
     /// Claims and performs Pending executions, oldest first, until none can be claimed
     /// (the queue is empty or every slot is taken).
-    pub async fn drain(&self, hint: Option<&str>) {
+    ///
+    /// One drainer fills every free slot: it claims until no slot is left, performs the
+    /// claimed executions concurrently, and claims again each time one ends. It returns
+    /// when nothing it started is running and nothing more can be claimed (so a Lambda
+    /// invocation never leaves work behind when it returns).
+    pub async fn drain(self: &Arc<Self>, hint: Option<&str>) {
+        let mut running = tokio::task::JoinSet::new();
         loop {
-            match self.claim_next(hint).await {
-                Ok(Some(execution)) => self.perform(execution).await,
-                Ok(None) => break,
-                Err(e) => {
-                    error!(error = %e, "could not claim work; the sweep will retry");
-                    break;
+            loop {
+                match self.claim_next(hint).await {
+                    Ok(Some(execution)) => {
+                        let runner = self.clone();
+                        running.spawn(async move { runner.perform(execution).await });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        error!(error = %e, "could not claim work; the sweep will retry");
+                        break;
+                    }
                 }
+            }
+            if running.join_next().await.is_none() {
+                return;
             }
         }
     }
 
     async fn claim_next(&self, hint: Option<&str>) -> Result<Option<Execution>, StoreError> {
+        let _one_at_a_time = self.slot_lock.lock().await;
         let max = self.stores.settings.settings().await?.max_concurrent_jobs;
         let mut candidates = self.stores.executions.oldest_pending(10).await?;
         if let Some(h) = hint {
@@ -262,7 +283,7 @@ impl Runner {
 
     /// Fails Running executions whose lease expired (their runner died), then works on
     /// whatever is queued (re-dispatching work whose dispatch was lost).
-    pub async fn sweep(&self) {
+    pub async fn sweep(self: &Arc<Self>) {
         let now = time::now();
         match self.stores.executions.expired_running(now.timestamp()).await {
             Ok(expired) => {
@@ -295,7 +316,11 @@ impl Runner {
             error: Some(message.clone()),
             items: e.items.clone(),
         };
-        match self.stores.executions.fail_expired(&e.id, &completion).await {
+        let failed = {
+            let _one_at_a_time = self.slot_lock.lock().await;
+            self.stores.executions.fail_expired(&e.id, &completion).await
+        };
+        match failed {
             Ok(true) => {
                 warn!(execution_id = %e.id, "failed an execution whose lease expired");
                 let entry = LogEntry {
@@ -361,6 +386,15 @@ impl Runner {
         }
     }
 
+    /// The job an execution runs.
+    async fn job_of(&self, execution: &Execution) -> Result<Job, String> {
+        match self.stores.jobs.get_job(&execution.job_id).await {
+            Ok(Some(j)) => Ok(j),
+            Ok(None) => Err("Job was deleted before it ran".into()),
+            Err(e) => Err(format!("cannot read the job: {e}")),
+        }
+    }
+
     async fn destinations_of(&self, job: &Job) -> Result<Vec<Destination>, String> {
         let mut out = Vec::new();
         for id in &job.destinations {
@@ -406,7 +440,11 @@ impl Runner {
             warn!("lease lost; the execution was failed by the sweep and is left as it is");
             return;
         }
-        match self.stores.executions.complete(&execution.id, &self.owner, &completion).await {
+        let completed = {
+            let _one_at_a_time = self.slot_lock.lock().await;
+            self.stores.executions.complete(&execution.id, &self.owner, &completion).await
+        };
+        match completed {
             Ok(true) => info!(status = completion.status.as_str(), "execution finished"),
             Ok(false) => warn!("could not record the end: the lease was lost"),
             Err(e) => {
@@ -471,30 +509,9 @@ impl Runner {
 
     async fn backup(&self, execution: &Execution, state: &Arc<RunState>) -> Completion {
         state.advance(Stage::Initializing, 2);
-        let job = match self.stores.jobs.get_job(&execution.job_id).await {
-            Ok(Some(j)) => j,
-            Ok(None) => {
-                return self.finish(
-                    execution,
-                    state,
-                    ExecutionStatus::Failed,
-                    None,
-                    None,
-                    Some("Job was deleted before it ran".into()),
-                    vec![],
-                )
-            }
-            Err(e) => {
-                return self.finish(
-                    execution,
-                    state,
-                    ExecutionStatus::Failed,
-                    None,
-                    None,
-                    Some(format!("cannot read the job: {e}")),
-                    vec![],
-                )
-            }
+        let job = match self.job_of(execution).await {
+            Ok(j) => j,
+            Err(message) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(message), vec![]),
         };
         let destinations = match self.destinations_of(&job).await {
             Ok(d) => d,
@@ -1049,23 +1066,7 @@ impl Runner {
                 .progress
                 .fetch_max(u8::try_from(50 + 45 * (n + 1) / total).unwrap_or(95), Ordering::Relaxed);
         }
-        let failed_items: Vec<&ItemResult> = results.iter().filter(|r| r.status != ExecutionStatus::Success).collect();
-        let status = if state.signals.cancelled() {
-            ExecutionStatus::Cancelled
-        } else if failed_items.is_empty() {
-            ExecutionStatus::Success
-        } else if failed_items.len() == results.len() {
-            ExecutionStatus::Failed
-        } else {
-            ExecutionStatus::Partial
-        };
-        let error = (!failed_items.is_empty()).then(|| {
-            failed_items
-                .iter()
-                .map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
+        let (status, error) = overall(&results, state.signals.cancelled());
         Outcome::new(status, Some(size), None, error, results)
     }
 
@@ -1073,30 +1074,9 @@ impl Runner {
     /// with clone and clone_item hooks.
     async fn clone_job(&self, execution: &Execution, state: &Arc<RunState>) -> Completion {
         state.advance(Stage::Initializing, 2);
-        let job = match self.stores.jobs.get_job(&execution.job_id).await {
-            Ok(Some(j)) => j,
-            Ok(None) => {
-                return self.finish(
-                    execution,
-                    state,
-                    ExecutionStatus::Failed,
-                    None,
-                    None,
-                    Some("Job was deleted before it ran".into()),
-                    vec![],
-                )
-            }
-            Err(e) => {
-                return self.finish(
-                    execution,
-                    state,
-                    ExecutionStatus::Failed,
-                    None,
-                    None,
-                    Some(format!("cannot read the job: {e}")),
-                    vec![],
-                )
-            }
+        let job = match self.job_of(execution).await {
+            Ok(j) => j,
+            Err(message) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(message), vec![]),
         };
         state.items_total.store(job.items.len(), Ordering::Relaxed);
         state.log(
@@ -1174,23 +1154,7 @@ impl Runner {
             state.item_index.store(index + 1, Ordering::Relaxed);
             state.data_progress();
         }
-        let failed: Vec<&ItemResult> = results.iter().filter(|r| r.status != ExecutionStatus::Success).collect();
-        let status = if state.signals.cancelled() {
-            ExecutionStatus::Cancelled
-        } else if failed.is_empty() {
-            ExecutionStatus::Success
-        } else if failed.len() == results.len() {
-            ExecutionStatus::Failed
-        } else {
-            ExecutionStatus::Partial
-        };
-        let error = (!failed.is_empty()).then(|| {
-            failed
-                .iter()
-                .map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
+        let (status, error) = overall(&results, state.signals.cancelled());
         Outcome::new(status, Some(moved), None, error, results)
     }
 
@@ -1374,6 +1338,29 @@ impl Runner {
             ),
         );
     }
+}
+
+/// The status of a restore or clone from its items' results, and the one-line error
+/// naming every item that did not succeed.
+fn overall(results: &[ItemResult], cancelled: bool) -> (ExecutionStatus, Option<String>) {
+    let failed: Vec<&ItemResult> = results.iter().filter(|r| r.status != ExecutionStatus::Success).collect();
+    let status = if cancelled {
+        ExecutionStatus::Cancelled
+    } else if failed.is_empty() {
+        ExecutionStatus::Success
+    } else if failed.len() == results.len() {
+        ExecutionStatus::Failed
+    } else {
+        ExecutionStatus::Partial
+    };
+    let error = (!failed.is_empty()).then(|| {
+        failed
+            .iter()
+            .map(|r| format!("item '{}' failed: {}", r.name, r.error.as_deref().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    (status, error)
 }
 
 fn describe_target(t: &RestoreTarget) -> String {

@@ -2,6 +2,8 @@
 //! asynchronous invoke), the periodic sweep and the schedule tick (EventBridge rules
 //! every minute, with constant input `{"action": "sweep"}` / `{"action": "tick"}`).
 
+use std::sync::Arc;
+
 use cairn_shared::api::CairnService;
 use cairn_shared::runner::{Runner, RunnerEvent};
 use lambda_runtime::{Error, LambdaEvent};
@@ -13,7 +15,7 @@ use serde_json::{json, Value};
 /// # Errors
 /// A payload that is neither: it is logged and rejected (asynchronous invokes are not
 /// retried forever: the function's retry setting is 0 for malformed events in template.yaml).
-pub async fn handler(runner: &Runner, service: &CairnService, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handler(runner: &Arc<Runner>, service: &CairnService, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let parsed: RunnerEvent = serde_json::from_value(event.payload.clone()).map_err(|e| {
         tracing::error!(error = %e, "malformed runner event");
         format!("malformed runner event: {e}")

@@ -141,6 +141,23 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Replaces an item that exists (by `id`); `false` when there is none.
+    async fn put_existing<T: Serialize>(&self, table: &str, v: &T) -> Result<bool, StoreError> {
+        match self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(to_item(v)?))
+            .condition_expression("attribute_exists(id)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(err("PutItem", e)),
+        }
+    }
+
     async fn delete_existing(&self, table: &str, key: (&str, AttributeValue)) -> Result<bool, StoreError> {
         match self
             .client
@@ -266,19 +283,7 @@ impl JobRepository for DynamoStore {
     }
 
     async fn replace_job(&self, job: &Job) -> Result<bool, StoreError> {
-        match self
-            .client
-            .put_item()
-            .table_name(&self.tables.jobs)
-            .set_item(Some(to_item(job)?))
-            .condition_expression("attribute_exists(id)")
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(err("PutItem", e)),
-        }
+        self.put_existing(&self.tables.jobs, job).await
     }
 
     async fn get_job(&self, id: &str) -> Result<Option<Job>, StoreError> {
@@ -324,19 +329,7 @@ impl HookRepository for DynamoStore {
     }
 
     async fn replace_hook(&self, hook: &Hook) -> Result<bool, StoreError> {
-        match self
-            .client
-            .put_item()
-            .table_name(&self.tables.hooks)
-            .set_item(Some(to_item(hook)?))
-            .condition_expression("attribute_exists(id)")
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(err("PutItem", e)),
-        }
+        self.put_existing(&self.tables.hooks, hook).await
     }
 
     async fn get_hook(&self, id: &str) -> Result<Option<Hook>, StoreError> {
@@ -648,6 +641,27 @@ impl ExecutionStore for DynamoStore {
     }
 
     async fn claim(&self, id: &str, owner: &str, lease_expires_at: i64, max_running: u32, now: &str) -> Result<ClaimOutcome, StoreError> {
+        // Cheap reads first, so the transaction below rarely fails: most attempts find the
+        // slots full or the execution taken.
+        let running = self
+            .client
+            .get_item()
+            .table_name(&self.tables.control)
+            .key("pk", s(SLOTS_PK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| err("GetItem", e))?
+            .item
+            .and_then(|i| i.get("running").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u32>().ok()))
+            .unwrap_or(0);
+        if running >= max_running {
+            return Ok(ClaimOutcome::NoSlot);
+        }
+        match self.get_execution(id).await? {
+            Some(e) if e.status == ExecutionStatus::Pending && !e.cancel_requested => {}
+            _ => return Ok(ClaimOutcome::NotPending),
+        }
         let take_slot = Update::builder()
             .table_name(&self.tables.control)
             .key("pk", s(SLOTS_PK))

@@ -179,7 +179,9 @@ fn reindent_playbook(flat: &str) -> String {
 #[tokio::test]
 async fn the_seed_ansible_playbook_runs_unchanged_and_succeeds() {
     let app = TestApp::spawn().await;
-    let job = app.create_job(json!({"name": "Daily MySQL Backup", "items": [{"name": "cfg", "source": {"kind": "config"}}]})).await;
+    let job = app
+        .create_job(json!({"name": "Daily MySQL Backup", "items": [{"name": "cfg", "source": {"kind": "config"}}]}))
+        .await;
     let seed = seed();
     let start = seed.find("- name: Trigger DBackup job").expect("the playbook");
     let end = start + seed[start..].find("'Failed'CI/CD").expect("its end") + "'Failed'".len();
@@ -208,7 +210,9 @@ async fn the_seed_ansible_playbook_runs_unchanged_and_succeeds() {
 #[tokio::test]
 async fn the_seed_github_actions_steps_succeed_as_a_shell_script() {
     let app = TestApp::spawn().await;
-    let job = app.create_job(json!({"name": "Post-Deploy Backup", "items": [{"name": "cfg", "source": {"kind": "config"}}]})).await;
+    let job = app
+        .create_job(json!({"name": "Post-Deploy Backup", "items": [{"name": "cfg", "source": {"kind": "config"}}]}))
+        .await;
     let seed = seed();
     let steps_at = seed.find("steps:\n- name: Trigger backup").expect("the workflow steps");
     let steps = &seed[steps_at..];
