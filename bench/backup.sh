@@ -32,7 +32,7 @@ if [ ! -x .tools/bench-venv/bin/aws ]; then
     .tools/bench-venv/bin/pip install --quiet --disable-pip-version-check "awscli==1.36.40"
 fi
 if [ ! -x .tools/s3s-fs/bin/s3s-fs ]; then
-    cargo install --quiet --locked s3s-fs --version 0.17.0 --features binary --root .tools/s3s-fs
+    cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root .tools/s3s-fs
 fi
 cargo build --quiet --release --bin cairn
 cairn_bin="${CARGO_TARGET_DIR:-$root/target}/release/cairn"
