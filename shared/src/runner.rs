@@ -74,6 +74,16 @@ impl std::fmt::Debug for Runner {
     }
 }
 
+/// When an execution was claimed (epoch seconds), for the hooks' start argument.
+fn started_epoch(execution: &Execution) -> i64 {
+    execution
+        .started_at
+        .as_deref()
+        .and_then(time::parse_iso)
+        .unwrap_or_else(time::now)
+        .timestamp()
+}
+
 /// What a task came to, before post hooks and the final write.
 struct Outcome {
     status: ExecutionStatus,
@@ -350,12 +360,7 @@ impl Runner {
         let state = RunState::new(&e.id);
         *state.stage.lock().expect("stage lock") = Stage::PostHooks;
         let hooks = self.hooks_for(&job, &state).await;
-        let start = e
-            .started_at
-            .as_deref()
-            .and_then(time::parse_iso)
-            .unwrap_or_else(time::now)
-            .timestamp();
+        let start = started_epoch(e);
         let post = HookCall::backup_post(&job, start, time::now().timestamp(), 104, &e.id);
         let _ = self.run_hooks(&hooks, &post, &state, &secrets_of(&job)).await;
         flush_logs(self.stores.executions.as_ref(), &state).await;
@@ -530,12 +535,7 @@ impl Runner {
         );
         let hooks = self.hooks_for(&job, state).await;
         let secrets = secrets_of(&job);
-        let start = execution
-            .started_at
-            .as_deref()
-            .and_then(time::parse_iso)
-            .unwrap_or_else(time::now)
-            .timestamp();
+        let start = started_epoch(execution);
         state.advance(Stage::PreHooks, 5);
         let pre = HookCall::backup_pre(&job, start, &execution.id);
         let outcome = match self.run_hooks(&hooks, &pre, state, &secrets).await {
@@ -910,12 +910,7 @@ impl Runner {
             [(one, _)] if request.items.is_some() => (crate::hooks::item_id(&job.id, &one.name), one.name.clone()),
             _ => (String::new(), String::new()),
         };
-        let start = execution
-            .started_at
-            .as_deref()
-            .and_then(time::parse_iso)
-            .unwrap_or_else(time::now)
-            .timestamp();
+        let start = started_epoch(execution);
         state.advance(Stage::PreHooks, 5);
         let pre = HookCall::restore_pre(&job, &item_id, &item_name, &names, start, &execution.id);
         let outcome = match self.run_hooks(&hooks, &pre, state, &secrets).await {
@@ -1085,12 +1080,7 @@ impl Runner {
         );
         let hooks = self.hooks_for(&job, state).await;
         let secrets = secrets_of(&job);
-        let start = execution
-            .started_at
-            .as_deref()
-            .and_then(time::parse_iso)
-            .unwrap_or_else(time::now)
-            .timestamp();
+        let start = started_epoch(execution);
         state.advance(Stage::PreHooks, 5);
         let pre = HookCall::clone_pre(&job, start, &execution.id);
         let outcome = match self.run_hooks(&hooks, &pre, state, &secrets).await {
