@@ -603,12 +603,7 @@ impl Runner {
         let mut stored_total = 0u64;
         for (index, item) in job.items.iter().enumerate() {
             if state.signals.cancelled() {
-                results.push(ItemResult {
-                    name: item.name.clone(),
-                    status: ExecutionStatus::Cancelled,
-                    size: None,
-                    error: Some("cancelled before it started".into()),
-                });
+                results.push(ItemResult::cancelled(item.name.clone(), "cancelled before it started".into()));
                 continue;
             }
             state.item_index.store(index, Ordering::Relaxed);
@@ -617,12 +612,7 @@ impl Runner {
             let item_pre = HookCall::item_pre(HookType::BackupItem, &job.id, &item_hook_id, &item.name, &item_log_id);
             if let Err(message) = self.run_hooks(hooks, &item_pre, state, secrets).await {
                 state.log(LogLevel::Error, format!("Item '{}' failed: {message}", item.name));
-                results.push(ItemResult {
-                    name: item.name.clone(),
-                    status: ExecutionStatus::Failed,
-                    size: None,
-                    error: Some(message),
-                });
+                results.push(ItemResult::failed(item.name.clone(), message));
                 let item_post = HookCall::item_post(
                     HookType::BackupItem,
                     &job.id,
@@ -737,21 +727,11 @@ impl Runner {
                         LogLevel::Warning,
                         format!("Item '{}': cancelled; its upload was aborted", item.name),
                     );
-                    results.push(ItemResult {
-                        name: item.name.clone(),
-                        status: ExecutionStatus::Cancelled,
-                        size: None,
-                        error: Some("cancelled".into()),
-                    });
+                    results.push(ItemResult::cancelled(item.name.clone(), "cancelled".into()));
                 }
                 Err(e) => {
                     state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
-                    results.push(ItemResult {
-                        name: item.name.clone(),
-                        status: ExecutionStatus::Failed,
-                        size: None,
-                        error: Some(e.to_string()),
-                    });
+                    results.push(ItemResult::failed(item.name.clone(), e.to_string()));
                 }
             }
             let item_status = results.last().map_or(ExecutionStatus::Failed, |r| r.status);
@@ -995,23 +975,13 @@ impl Runner {
         let mut size = 0;
         for (n, (item, target)) in selected.iter().enumerate() {
             if state.signals.cancelled() {
-                results.push(ItemResult {
-                    name: item.name.clone(),
-                    status: ExecutionStatus::Cancelled,
-                    size: None,
-                    error: Some("cancelled".into()),
-                });
+                results.push(ItemResult::cancelled(item.name.clone(), "cancelled".into()));
                 continue;
             }
             let reader = match self.object_reader(s3, bucket, &format!("{folder}/{}", item.object)).await {
                 Ok(r) => r,
                 Err(e) => {
-                    results.push(ItemResult {
-                        name: item.name.clone(),
-                        status: ExecutionStatus::Failed,
-                        size: None,
-                        error: Some(e),
-                    });
+                    results.push(ItemResult::failed(item.name.clone(), e));
                     continue;
                 }
             };
@@ -1040,21 +1010,11 @@ impl Runner {
                         ),
                     );
                     size += item.stored_bytes;
-                    results.push(ItemResult {
-                        name: item.name.clone(),
-                        status: ExecutionStatus::Success,
-                        size: Some(item.stored_bytes),
-                        error: None,
-                    });
+                    results.push(ItemResult::succeeded(item.name.clone(), item.stored_bytes));
                 }
                 Err(e) => {
                     state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
-                    results.push(ItemResult {
-                        name: item.name.clone(),
-                        status: ExecutionStatus::Failed,
-                        size: None,
-                        error: Some(e),
-                    });
+                    results.push(ItemResult::failed(item.name.clone(), e));
                 }
             }
             state
@@ -1100,12 +1060,7 @@ impl Runner {
         for (index, item) in job.items.iter().enumerate() {
             state.item_index.store(index, Ordering::Relaxed);
             if state.signals.cancelled() {
-                results.push(ItemResult {
-                    name: item.name.clone(),
-                    status: ExecutionStatus::Cancelled,
-                    size: None,
-                    error: Some("cancelled".into()),
-                });
+                results.push(ItemResult::cancelled(item.name.clone(), "cancelled".into()));
                 continue;
             }
             let item_hook_id = crate::hooks::item_id(&job.id, &item.name);
@@ -1120,22 +1075,12 @@ impl Runner {
                 Ok(bytes) => {
                     moved += bytes;
                     state.log(LogLevel::Info, format!("Item '{}' cloned ({bytes} bytes streamed)", item.name));
-                    results.push(ItemResult {
-                        name: item.name.clone(),
-                        status: ExecutionStatus::Success,
-                        size: Some(bytes),
-                        error: None,
-                    });
+                    results.push(ItemResult::succeeded(item.name.clone(), bytes));
                     ExecutionStatus::Success
                 }
                 Err(e) => {
                     state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
-                    results.push(ItemResult {
-                        name: item.name.clone(),
-                        status: ExecutionStatus::Failed,
-                        size: None,
-                        error: Some(e),
-                    });
+                    results.push(ItemResult::failed(item.name.clone(), e));
                     ExecutionStatus::Failed
                 }
             };

@@ -135,6 +135,35 @@ pub struct ItemResult {
     pub error: Option<String>,
 }
 
+impl ItemResult {
+    pub fn succeeded(name: String, size: u64) -> Self {
+        Self {
+            name,
+            status: ExecutionStatus::Success,
+            size: Some(size),
+            error: None,
+        }
+    }
+
+    pub fn failed(name: String, error: String) -> Self {
+        Self {
+            name,
+            status: ExecutionStatus::Failed,
+            size: None,
+            error: Some(error),
+        }
+    }
+
+    pub fn cancelled(name: String, why: String) -> Self {
+        Self {
+            name,
+            status: ExecutionStatus::Cancelled,
+            size: None,
+            error: Some(why),
+        }
+    }
+}
+
 /// A stored execution. Serialised as-is into DynamoDB; [`Execution::to_api`] gives the
 /// seed's response shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
