@@ -27,10 +27,8 @@ bash scripts/install-test-deps.sh >/dev/null
 if ! command -v restic >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic >/dev/null
 fi
-if [ ! -x .tools/bench-venv/bin/aws ]; then
-    python3 -m venv .tools/bench-venv
-    .tools/bench-venv/bin/pip install --quiet --disable-pip-version-check "awscli==1.36.40"
-fi
+. scripts/lib/pip-tool.sh
+pip_tool "$root/.tools/bench-venv" "awscli==1.36.40" aws
 if [ ! -x .tools/s3s-fs/bin/s3s-fs ]; then
     cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root .tools/s3s-fs
 fi

@@ -47,12 +47,8 @@ elif docker info >/dev/null 2>&1 && [ "${CAIRN_FORCE_MOTO:-0}" != 1 ]; then
     wait_ready
     echo docker > "$state/kind"
 else
-    if [ ! -x "$venv/bin/moto_server" ] || ! grep -qx "$moto_version" "$venv/.moto-version" 2>/dev/null; then
-        echo "installing moto[server]==$moto_version into $venv"
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
-        echo "$moto_version" > "$venv/.moto-version"
-    fi
+    . "$root/scripts/lib/pip-tool.sh"
+    pip_tool "$venv" "moto[server]==$moto_version" moto_server
     echo "starting moto server on $endpoint"
     nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$state/moto.log" 2>&1 &
     echo $! > "$state/moto.pid"

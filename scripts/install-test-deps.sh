@@ -20,20 +20,6 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
         jq zstd curl tar util-linux file postgresql postgresql-client python3 python3-venv >/dev/null
 fi
 
-venv="$root/.tools/venv"
-cfn_lint_version="1.58.0"
-if [ ! -x "$venv/bin/cfn-lint" ] || ! grep -qx "$cfn_lint_version" "$venv/.cfn-lint-version" 2>/dev/null; then
-    echo "installing cfn-lint==$cfn_lint_version into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$cfn_lint_version"
-    echo "$cfn_lint_version" > "$venv/.cfn-lint-version"
-fi
-
-ansible_venv="$root/.tools/ansible"
-ansible_version="2.19.14"
-if [ ! -x "$ansible_venv/bin/ansible-playbook" ] || ! grep -qx "$ansible_version" "$ansible_venv/.ansible-version" 2>/dev/null; then
-    echo "installing ansible-core==$ansible_version into $ansible_venv"
-    python3 -m venv "$ansible_venv"
-    "$ansible_venv/bin/pip" install --quiet --disable-pip-version-check "ansible-core==$ansible_version"
-    echo "$ansible_version" > "$ansible_venv/.ansible-version"
-fi
+. "$root/scripts/lib/pip-tool.sh"
+pip_tool "$root/.tools/venv" "cfn-lint==1.58.0" cfn-lint
+pip_tool "$root/.tools/ansible" "ansible-core==2.19.14" ansible-playbook

@@ -6,13 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 venv="$root/.tools/cargo-lambda"
-version="1.9.2"
-if [ ! -x "$venv/bin/cargo-lambda" ] || ! grep -qx "$version" "$venv/.version" 2>/dev/null; then
-    echo "installing cargo-lambda==$version into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$version"
-    echo "$version" > "$venv/.version"
-fi
+. "$root/scripts/lib/pip-tool.sh"
+pip_tool "$venv" "cargo-lambda==1.9.2" cargo-lambda
 export PATH="$venv/bin:$PATH"
 functions=(run poll list manage runner)
 args=()
