@@ -16,6 +16,8 @@ endpoint="http://127.0.0.1:${port}"
 state="$here/.state"
 venv="$here/.venv"
 moto_version="5.2.5"
+# moto computes CRC64NVME checksums (which Cairn's uploads use) only with awscrt installed.
+awscrt_version="0.38.1"
 mkdir -p "$state"
 
 endpoint_answers() {
@@ -48,7 +50,7 @@ elif docker info >/dev/null 2>&1 && [ "${CAIRN_FORCE_MOTO:-0}" != 1 ]; then
     echo docker > "$state/kind"
 else
     . "$root/scripts/lib/pip-tool.sh"
-    pip_tool "$venv" "moto[server]==$moto_version" moto_server
+    pip_tool "$venv" "moto[server]==$moto_version awscrt==$awscrt_version" moto_server
     echo "starting moto server on $endpoint"
     nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$state/moto.log" 2>&1 &
     echo $! > "$state/moto.pid"

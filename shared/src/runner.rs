@@ -717,7 +717,8 @@ impl Runner {
                         stored_bytes: b.summary.bytes,
                         sha256: b.summary.sha256.clone(),
                         parts: b.summary.parts,
-                        etag: b.summary.multipart_etag.clone(),
+                        crc64nvme: b.summary.crc64nvme.clone(),
+                        etag: b.objects.first().map(|o| o.etag.clone()).unwrap_or_default(),
                         encrypted: job.encryption.is_some(),
                         problems: b.problems.clone(),
                     });
@@ -1109,6 +1110,7 @@ impl Runner {
             stored_bytes: 0,
             sha256: String::new(),
             parts: 0,
+            crc64nvme: String::new(),
             etag: String::new(),
             encrypted: false,
             problems: vec![],

@@ -23,6 +23,10 @@ pub struct ManifestItem {
     /// SHA-256 of the stored (compressed) object.
     pub sha256: String,
     pub parts: i32,
+    /// Full-object CRC64NVME of the stored object, as S3 reports it (base64).
+    #[serde(default)]
+    pub crc64nvme: String,
+    /// The ETag the (first) destination gave the object.
     pub etag: String,
     /// Encrypted with age to the job's recipients (structure bit 8).
     #[serde(default)]

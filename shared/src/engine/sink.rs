@@ -4,20 +4,20 @@ use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use base64::Engine;
 use bytes::Bytes;
-use md5::Md5;
+use crc_fast::CrcAlgorithm;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::Signals;
 
-/// One multipart part, with its MD5 (S3 checks it on receipt, and the object's ETag is
-/// derived from them).
+/// One multipart part, with its CRC64NVME (S3 checks it on receipt).
 #[derive(Debug, Clone)]
 pub struct Part {
     pub number: i32,
     pub data: Bytes,
-    pub md5: [u8; 16],
+    pub crc64nvme: u64,
 }
 
 /// What the sink saw once the stream ended.
@@ -26,8 +26,14 @@ pub struct StreamSummary {
     pub sha256: String,
     pub bytes: u64,
     pub parts: i32,
-    /// The ETag S3 gives a multipart object with these parts: MD5 of the parts' MD5s, `-N`.
-    pub multipart_etag: String,
+    /// The whole stream's CRC64NVME, as S3 gives it for a full-object checksum (base64 of
+    /// the big-endian value). S3 checks it when the upload completes and returns it on HEAD.
+    pub crc64nvme: String,
+}
+
+/// S3's text form of a CRC64NVME: base64 of its eight big-endian bytes.
+pub fn crc64nvme_text(crc: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
 }
 
 /// Hashes, counts and cuts the stream into parts of `part_size`, sending each to the
@@ -39,7 +45,8 @@ pub struct PartSink {
     buf: Vec<u8>,
     part_size: usize,
     sha: Sha256,
-    part_md5s: Vec<u8>,
+    /// CRC64NVME of everything sent so far (the parts' CRCs combined).
+    crc: u64,
     bytes: u64,
     next_part: i32,
     signals: Arc<Signals>,
@@ -52,7 +59,7 @@ impl PartSink {
             buf: Vec::with_capacity(part_size),
             part_size,
             sha: Sha256::new(),
-            part_md5s: Vec::new(),
+            crc: 0,
             bytes: 0,
             next_part: 1,
             signals,
@@ -61,12 +68,16 @@ impl PartSink {
 
     fn send_part(&mut self) -> io::Result<()> {
         let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
-        let md5: [u8; 16] = Md5::digest(&data).into();
-        self.part_md5s.extend_from_slice(&md5);
+        let crc64nvme = crc_fast::checksum(CrcAlgorithm::Crc64Nvme, &data);
+        self.crc = if self.next_part == 1 {
+            crc64nvme
+        } else {
+            crc_fast::checksum_combine(CrcAlgorithm::Crc64Nvme, self.crc, crc64nvme, data.len() as u64)
+        };
         let part = Part {
             number: self.next_part,
             data: Bytes::from(data),
-            md5,
+            crc64nvme,
         };
         self.next_part += 1;
         self.tx
@@ -82,13 +93,11 @@ impl PartSink {
         if !self.buf.is_empty() || self.next_part == 1 {
             self.send_part()?;
         }
-        let parts = self.next_part - 1;
-        let etag = format!("{}-{parts}", hex::encode(Md5::digest(&self.part_md5s)));
         Ok(StreamSummary {
             sha256: hex::encode(self.sha.finalize()),
             bytes: self.bytes,
-            parts,
-            multipart_etag: etag,
+            parts: self.next_part - 1,
+            crc64nvme: crc64nvme_text(self.crc),
         })
     }
 }
@@ -153,11 +162,18 @@ mod tests {
         assert_eq!(joined, data);
         assert_eq!(summary.sha256, hex::encode(Sha256::digest(&data)));
         assert_eq!(summary.bytes, 25);
-        let mut md5s = Vec::new();
         for p in &parts {
-            md5s.extend_from_slice(&Md5::digest(&p.data));
+            assert_eq!(p.crc64nvme, crc_fast::checksum(CrcAlgorithm::Crc64Nvme, &p.data));
         }
-        assert_eq!(summary.multipart_etag, format!("{}-3", hex::encode(Md5::digest(&md5s))));
+        // The combined CRC is the whole stream's, in S3's form.
+        assert_eq!(summary.crc64nvme, crc64nvme_text(crc_fast::checksum(CrcAlgorithm::Crc64Nvme, &data)));
+    }
+
+    #[test]
+    fn the_crc_is_crc64_nvme_as_s3_expects_it() {
+        // CRC-64/NVME's published check value for "123456789".
+        assert_eq!(crc_fast::checksum(CrcAlgorithm::Crc64Nvme, b"123456789"), 0xAE8B_1486_0A79_9888);
+        assert_eq!(crc64nvme_text(0xAE8B_1486_0A79_9888), "rosUhgp5mIg=");
     }
 
     #[test]

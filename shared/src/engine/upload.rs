@@ -6,12 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, StorageClass};
-use base64::Engine;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart, StorageClass};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 
-use super::sink::{Part, PartSink, StreamSummary};
+use super::sink::{crc64nvme_text, Part, PartSink, StreamSummary};
 use super::sources::{produce, SourceContext};
 use super::{EngineError, Signals};
 use crate::model::Source;
@@ -80,7 +79,11 @@ pub async fn backup_item(
             .create_multipart_upload()
             .bucket(&t.bucket)
             .key(&t.key)
-            .content_type("application/zstd");
+            .content_type("application/zstd")
+            // A full-object CRC64NVME: S3 checks every part and the whole object on
+            // completion, and returns the checksum on HEAD for verification.
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+            .checksum_type(ChecksumType::FullObject);
         if let Some(sc) = &t.storage_class {
             req = req.storage_class(StorageClass::from(sc.as_str()));
         }
@@ -194,6 +197,8 @@ async fn stream_and_complete(
             .key(&t.key)
             .upload_id(upload_id)
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .checksum_type(ChecksumType::FullObject)
+            .checksum_crc64_nvme(&summary.crc64nvme)
             .send()
             .await
             .map_err(|e| upload_err(t, crate::adapters::sdk_error_text(e)))?;
@@ -215,7 +220,7 @@ async fn upload_part(
     log: &EngineLog,
     signals: &Signals,
 ) -> Result<(CompletedPart, u64), EngineError> {
-    let md5 = base64::engine::general_purpose::STANDARD.encode(part.md5);
+    let crc = crc64nvme_text(part.crc64nvme);
     let mut attempt = 1;
     loop {
         if signals.cancelled() {
@@ -228,8 +233,12 @@ async fn upload_part(
             .key(&t.key)
             .upload_id(upload_id)
             .part_number(part.number)
-            .content_md5(&md5)
+            .checksum_crc64_nvme(&crc)
             .body(ByteStream::from(part.data.clone()))
+            // The part's CRC64NVME (checked by S3) protects the payload; signing it too
+            // would hash every byte a second time.
+            .customize()
+            .disable_payload_signing()
             .send()
             .await;
         match result {
@@ -237,6 +246,7 @@ async fn upload_part(
                 let cp = CompletedPart::builder()
                     .part_number(part.number)
                     .set_e_tag(out.e_tag().map(str::to_owned))
+                    .checksum_crc64_nvme(&crc)
                     .build();
                 return Ok((cp, part.data.len() as u64));
             }
@@ -260,8 +270,9 @@ async fn upload_part(
     }
 }
 
-/// Checks what S3 stored: the object's size and its multipart ETag (the MD5 of the parts'
-/// MD5s) must equal what was streamed.
+/// Checks what S3 stored: its size, and its full-object CRC64NVME against the one
+/// streamed. A store that keeps no checksums (some S3-compatible servers) is checked by
+/// re-reading the object and comparing its SHA-256 instead.
 async fn verify_object(t: &Target, summary: &StreamSummary) -> Result<StoredObject, EngineError> {
     let verr = |message: String| EngineError::Verify {
         bucket: t.bucket.clone(),
@@ -273,6 +284,7 @@ async fn verify_object(t: &Target, summary: &StreamSummary) -> Result<StoredObje
         .head_object()
         .bucket(&t.bucket)
         .key(&t.key)
+        .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
         .map_err(|e| verr(crate::adapters::sdk_error_text(e)))?;
@@ -283,18 +295,50 @@ async fn verify_object(t: &Target, summary: &StreamSummary) -> Result<StoredObje
             summary.bytes
         )));
     }
-    let etag = head.e_tag().unwrap_or_default().trim_matches('"').to_owned();
-    if etag != summary.multipart_etag {
-        return Err(verr(format!(
-            "stored checksum (ETag {etag}) differs from the streamed one ({})",
-            summary.multipart_etag
-        )));
+    match head.checksum_crc64_nvme() {
+        Some(stored) if stored != summary.crc64nvme => {
+            return Err(verr(format!(
+                "stored checksum (CRC64NVME {stored}) differs from the streamed one ({})",
+                summary.crc64nvme
+            )));
+        }
+        Some(_) => {}
+        None => {
+            let (sha256, bytes) = reread(t).await.map_err(verr)?;
+            if sha256 != summary.sha256 || bytes != summary.bytes {
+                return Err(verr(format!(
+                    "re-read gives SHA-256 {sha256} over {bytes} bytes, the stream was {} over {}",
+                    summary.sha256, summary.bytes
+                )));
+            }
+        }
     }
     Ok(StoredObject {
         bucket: t.bucket.clone(),
         key: t.key.clone(),
-        etag,
+        etag: head.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
     })
+}
+
+/// SHA-256 and size of an object, read back from the store.
+async fn reread(t: &Target) -> Result<(String, u64), String> {
+    use sha2::{Digest, Sha256};
+    let got = t
+        .client
+        .get_object()
+        .bucket(&t.bucket)
+        .key(&t.key)
+        .send()
+        .await
+        .map_err(crate::adapters::sdk_error_text)?;
+    let mut body = got.body;
+    let (mut sha, mut bytes) = (Sha256::new(), 0u64);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| format!("re-reading failed: {e}"))?;
+        sha.update(&chunk);
+        bytes += chunk.len() as u64;
+    }
+    Ok((hex::encode(sha.finalize()), bytes))
 }
 
 async fn abort_all(uploads: &[(Target, String)], log: &EngineLog) {
