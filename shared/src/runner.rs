@@ -627,13 +627,25 @@ impl Runner {
             state.advance(Stage::Dumping, 0);
             state.data_progress();
             let source = item.source.clone();
-            let size_source = source.clone();
-            let known = tokio::task::spawn_blocking(move || sources::known_size(&size_source))
-                .await
-                .ok()
-                .flatten();
-            state.item_bytes.store(known.unwrap_or(0), Ordering::Relaxed);
+            state.item_bytes.store(0, Ordering::Relaxed);
             state.signals.input_bytes.store(0, Ordering::Relaxed);
+            // The item's size (for progress by bytes) is measured beside the backup, not
+            // before it: walking a large tree first would delay every byte.
+            let sizer = {
+                let (size_source, state, name) = (source.clone(), state.clone(), item.name.clone());
+                tokio::spawn(async move {
+                    let known = tokio::task::spawn_blocking(move || sources::known_size(&size_source))
+                        .await
+                        .ok()
+                        .flatten();
+                    if let Some(bytes) = known {
+                        if state.item_index.load(Ordering::Relaxed) == index {
+                            state.item_bytes.store(bytes, Ordering::Relaxed);
+                            state.log(LogLevel::Info, format!("Item '{name}': {bytes} bytes to read"));
+                        }
+                    }
+                })
+            };
             let object = sources::object_name(&item.name, &source);
             let targets: Vec<Target> = destinations
                 .iter()
@@ -646,12 +658,7 @@ impl Runner {
                 .collect();
             state.log(
                 LogLevel::Info,
-                format!(
-                    "Item '{}': streaming {} source{}",
-                    item.name,
-                    kind_name(&source),
-                    known.map(|b| format!(" ({b} bytes)")).unwrap_or_default()
-                ),
+                format!("Item '{}': streaming {} source", item.name, kind_name(&source)),
             );
             let ctx = SourceContext {
                 signals: state.signals.clone(),
@@ -673,6 +680,7 @@ impl Runner {
                 log,
             )
             .await;
+            sizer.abort();
             match outcome {
                 Ok(b) => {
                     let ratio = if b.input_bytes > 0 {

@@ -36,15 +36,16 @@ pub fn crc64nvme_text(crc: u64) -> String {
     base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
 }
 
-/// Hashes, counts and cuts the stream into parts of `part_size`, sending each to the
-/// uploader through a bounded channel (so a slow upload slows the producer down instead
-/// of buffering).
+/// Counts and cuts the stream into parts of `part_size`, sending each to the uploader
+/// through a bounded channel (so a slow upload slows the producer down instead of
+/// buffering), and to a hashing thread that computes the stream's SHA-256 beside the
+/// compressor instead of in its way.
 #[derive(Debug)]
 pub struct PartSink {
     tx: mpsc::Sender<Part>,
     buf: Vec<u8>,
     part_size: usize,
-    sha: Sha256,
+    hasher: Hasher,
     /// CRC64NVME of everything sent so far (the parts' CRCs combined).
     crc: u64,
     bytes: u64,
@@ -58,7 +59,7 @@ impl PartSink {
             tx,
             buf: Vec::with_capacity(part_size),
             part_size,
-            sha: Sha256::new(),
+            hasher: Hasher::start(),
             crc: 0,
             bytes: 0,
             next_part: 1,
@@ -74,9 +75,11 @@ impl PartSink {
         } else {
             crc_fast::checksum_combine(CrcAlgorithm::Crc64Nvme, self.crc, crc64nvme, data.len() as u64)
         };
+        let data = Bytes::from(data);
+        self.hasher.feed(data.clone())?;
         let part = Part {
             number: self.next_part,
-            data: Bytes::from(data),
+            data,
             crc64nvme,
         };
         self.next_part += 1;
@@ -94,7 +97,7 @@ impl PartSink {
             self.send_part()?;
         }
         Ok(StreamSummary {
-            sha256: hex::encode(self.sha.finalize()),
+            sha256: self.hasher.finish()?,
             bytes: self.bytes,
             parts: self.next_part - 1,
             crc64nvme: crc64nvme_text(self.crc),
@@ -110,7 +113,6 @@ impl Write for PartSink {
         let room = self.part_size - self.buf.len();
         let n = data.len().min(room);
         self.buf.extend_from_slice(&data[..n]);
-        self.sha.update(&data[..n]);
         self.bytes += n as u64;
         if self.buf.len() == self.part_size {
             self.send_part()?;
@@ -120,6 +122,43 @@ impl Write for PartSink {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// SHA-256 of the parts, in order, on a thread of its own (at most a few parts behind).
+#[derive(Debug)]
+struct Hasher {
+    tx: Option<std::sync::mpsc::SyncSender<Bytes>>,
+    thread: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Hasher {
+    fn start() -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(2);
+        let thread = std::thread::Builder::new()
+            .name("cairn-sha256".into())
+            .spawn(move || {
+                let mut sha = Sha256::new();
+                for data in rx {
+                    sha.update(&data);
+                }
+                hex::encode(sha.finalize())
+            })
+            .ok();
+        Self { tx: Some(tx), thread }
+    }
+
+    fn gone() -> io::Error {
+        io::Error::other("the hashing thread stopped")
+    }
+
+    fn feed(&mut self, data: Bytes) -> io::Result<()> {
+        self.tx.as_ref().ok_or_else(Self::gone)?.send(data).map_err(|_| Self::gone())
+    }
+
+    fn finish(&mut self) -> io::Result<String> {
+        drop(self.tx.take());
+        self.thread.take().ok_or_else(Self::gone)?.join().map_err(|_| Self::gone())
     }
 }
 

@@ -297,7 +297,10 @@ fn archive_directory<W: Write>(root: &Path, include: &[String], exclude: &[Strin
                 remaining: meta.len(),
                 short: short.clone(),
             };
-            b.append_data(&mut h, rel, reader)?;
+            // Large files are read (and handed to the compressor) a MiB at a time rather
+            // than in `io::copy`'s 8 KiB steps; small ones get a buffer of their size.
+            let capacity = usize::try_from(meta.len()).unwrap_or(usize::MAX).clamp(8 << 10, 1 << 20);
+            b.append_data(&mut h, rel, io::BufReader::with_capacity(capacity, reader))?;
             if short.load(Ordering::Relaxed) {
                 ctx.problem(format!("{} shrank while it was read; the archived copy is padded", path.display()));
             }

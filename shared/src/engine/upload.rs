@@ -105,13 +105,17 @@ pub async fn backup_item(
     }
 }
 
+/// zstd's worker threads: one per core (measured on two cores with `bench/backup.sh`: one
+/// worker, or one more than the cores, is slower).
+fn compression_workers() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    u32::try_from(cores.clamp(1, 8)).unwrap_or(1)
+}
+
 /// tar/dump → zstd (→ age) → `out`; gives `out` back once every layer is finished.
 fn compress_into<W: std::io::Write>(source: &Source, level: i32, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
     let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if workers > 1 {
-        encoder.multithread(u32::try_from(workers).unwrap_or(1))?;
-    }
+    encoder.multithread(compression_workers())?;
     let encoder = produce(source, encoder, ctx)?;
     Ok(encoder.finish()?)
 }
