@@ -5,16 +5,18 @@
 #   bash scripts/runtime-figures.sh
 #
 # Sizes: the arm64 bootstraps of scripts/lambda-build.sh when present, and the x86_64
-# release binaries (same code, `strip = true`). Cold starts are measured here on x86_64
-# with the release binaries: `/api/health` (no AWS call), and real run/poll/list events
-# against the local DynamoDB endpoint.
+# binaries built with the same profiles (run, poll, list: `lambda-api`; manage, runner:
+# `release`). Cold starts are measured here on x86_64 with those binaries: `/api/health`
+# (no AWS call), and real run/poll/list events against the local DynamoDB endpoint.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 CAIRN_SKIP_INIT=1 bash localstack/start.sh >/dev/null
-cargo build --quiet --release -p cairn-run -p cairn-poll -p cairn-list -p cairn-manage -p cairn-runner -p cairn-cli -p cairn-tests --bins
+cargo build --quiet --profile lambda-api -p cairn-run -p cairn-poll -p cairn-list --bins
+cargo build --quiet --release -p cairn-manage -p cairn-runner -p cairn-cli -p cairn-tests --bins
 target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 rel="$target/release"
+bin() { case "$1" in run | poll | list) echo "$target/lambda-api/cairn-$1" ;; *) echo "$rel/cairn-$1" ;; esac; }
 export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export CAIRN_TABLE_PREFIX="figures$(date +%s)" CAIRN_BUCKET="figures-$(date +%s)" RUST_LOG=warn
 "$rel/cairn" init >/dev/null
@@ -29,19 +31,19 @@ fixture() { sed -e "s/API_KEY/$key/; s/JOB_ID/$job/g; s/EXECUTION_ID/$exe/g" "te
 cold() {
     local bin="$1" event="$2"
     for _ in 1 2 3 4 5; do
-        AWS_LAMBDA_FUNCTION_NAME="$(basename "$bin")" "$rel/lambda-emulator" "$event" -- "$bin" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["coldStartMs"])'
+        AWS_LAMBDA_FUNCTION_NAME="$(basename "$bin")" "$rel/lambda-emulator" "$event" -- "$bin" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.1f" % r["coldStartMs"])'
     done | sort -n | sed -n 3p
 }
 printf '%-8s %14s %14s %18s %18s\n' function "arm64 bytes" "x86_64 bytes" "cold /api/health" "cold real event"
 for f in run poll list manage runner; do
     arm="$target/lambda/cairn-$f/bootstrap"
     arm_size=$([ -f "$arm" ] && stat -c %s "$arm" || echo "-")
-    x86_size=$(stat -c %s "$rel/cairn-$f")
+    x86_size=$(stat -c %s "$(bin "$f")")
     health="-"; real="-"
     case "$f" in
-        list) health=$(cold "$rel/cairn-list" "$(fixture apigw-health.json)"); real=$(cold "$rel/cairn-list" "$(fixture apigw-list.json)") ;;
-        run) real=$(cold "$rel/cairn-run" "$(fixture apigw-run.json)") ;;
-        poll) real=$(cold "$rel/cairn-poll" "$(fixture apigw-poll.json)") ;;
+        list) health=$(cold "$(bin list)" "$(fixture apigw-health.json)"); real=$(cold "$(bin list)" "$(fixture apigw-list.json)") ;;
+        run) real=$(cold "$(bin run)" "$(fixture apigw-run.json)") ;;
+        poll) real=$(cold "$(bin poll)" "$(fixture apigw-poll.json)") ;;
     esac
     printf '%-8s %14s %14s %15s ms %15s ms\n' "$f" "$arm_size" "$x86_size" "$health" "$real"
 done

@@ -1,14 +1,14 @@
 //! Lambda entry point of the `poll` function: wiring only.
 
 use cairn_shared::config::Config;
-use cairn_shared::wiring::App;
+use cairn_shared::wiring::ApiApp;
 use lambda_http::{service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     cairn_shared::telemetry::init();
     let config = Config::from_env().map_err(|e| format!("configuration: {e}"))?;
-    let app = App::build(config).await;
+    let app = ApiApp::build(config).await;
     let api = &app.http;
     lambda_http::run(service_fn(|request| cairn_poll::handler(api, request))).await
 }
