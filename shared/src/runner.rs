@@ -195,11 +195,8 @@ impl RunState {
         let total_items = self.items_total.load(Ordering::Relaxed).max(1) as u64;
         let index = self.item_index.load(Ordering::Relaxed) as u64;
         let item_bytes = self.item_bytes.load(Ordering::Relaxed);
-        let within = if item_bytes > 0 {
-            self.signals.input_bytes.load(Ordering::Relaxed).min(item_bytes) * 1000 / item_bytes
-        } else {
-            0
-        };
+        let read = self.signals.input_bytes.load(Ordering::Relaxed).min(item_bytes);
+        let within = (read * 1000).checked_div(item_bytes).unwrap_or(0);
         let span = u64::from(DATA_END - DATA_START);
         let p = u64::from(DATA_START) + span * (index * 1000 + within) / (total_items * 1000);
         self.progress
@@ -760,7 +757,7 @@ impl Runner {
 
         let folder = |d: &Destination| d.object_key(&job.id, &execution.id, "").trim_end_matches('/').to_owned();
         if state.signals.cancelled() {
-            self.delete_folders(&destinations, &job, &execution.id, state).await;
+            self.delete_folders(destinations, job, &execution.id, state).await;
             return Outcome::new(ExecutionStatus::Cancelled, None, None, Some("Cancelled by request".into()), results);
         }
         state.advance(Stage::Verifying, DATA_END);
@@ -821,7 +818,7 @@ impl Runner {
         }
         state.advance(Stage::Retention, 95);
         if let Some(policy) = &job.retention {
-            self.apply_retention(&job, execution, policy, &destinations, state).await;
+            self.apply_retention(job, execution, policy, destinations, state).await;
         }
         let first = &destinations[0];
         let path = format!("s3://{}/{}/", first.bucket, folder(first));
@@ -1339,7 +1336,7 @@ async fn delete_prefix(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) 
             .set_continuation_token(token.take())
             .send()
             .await
-            .map_err(|e| crate::adapters::sdk_error_text(e))?;
+            .map_err(crate::adapters::sdk_error_text)?;
         let ids: Vec<ObjectIdentifier> = page
             .contents()
             .iter()
@@ -1358,7 +1355,7 @@ async fn delete_prefix(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) 
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| crate::adapters::sdk_error_text(e))?;
+                .map_err(crate::adapters::sdk_error_text)?;
         }
         match page.next_continuation_token() {
             Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_owned()),

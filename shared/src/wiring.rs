@@ -10,9 +10,9 @@ use std::sync::Arc;
 use crate::adapters::dispatch::LambdaDispatcher;
 use crate::adapters::tables::TableNames;
 use crate::adapters::{AwsClients, DynamoStore};
-use crate::error::StoreError;
 use crate::api::{CairnService, HttpApi};
 use crate::config::Config;
+use crate::error::StoreError;
 use crate::runner::{InProcessDispatcher, Runner, RunnerStores};
 use crate::store::{BackupReader, Dispatcher};
 
@@ -113,7 +113,12 @@ impl ApiApp {
         };
         let service = service(&config, &store, dispatcher, Arc::new(NotServedHere));
         let http = HttpApi::new(service.clone(), store.clone(), &config);
-        Self { config, store, service, http }
+        Self {
+            config,
+            store,
+            service,
+            http,
+        }
     }
 }
 

@@ -205,7 +205,10 @@ mod tests {
             assert_eq!(p.crc64nvme, crc_fast::checksum(CrcAlgorithm::Crc64Nvme, &p.data));
         }
         // The combined CRC is the whole stream's, in S3's form.
-        assert_eq!(summary.crc64nvme, crc64nvme_text(crc_fast::checksum(CrcAlgorithm::Crc64Nvme, &data)));
+        assert_eq!(
+            summary.crc64nvme,
+            crc64nvme_text(crc_fast::checksum(CrcAlgorithm::Crc64Nvme, &data))
+        );
     }
 
     #[test]

@@ -102,12 +102,15 @@ pub async fn verify_backup(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) 
 }
 
 /// Tees the object through SHA-256 while decompressing (and listing, for tar).
+/// SHA-256, size, and (for tar) the archive's entries.
+type StreamCheck = (String, u64, Vec<(String, u64)>);
+
 fn check_stream(
     body: aws_sdk_s3::primitives::ByteStream,
     runtime: tokio::runtime::Handle,
     is_tar: bool,
     encrypted: bool,
-) -> Result<(String, u64, Vec<(String, u64)>), String> {
+) -> Result<StreamCheck, String> {
     struct Tee<R> {
         inner: R,
         sha: Sha256,

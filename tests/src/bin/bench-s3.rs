@@ -9,7 +9,14 @@
 //! sent one and an opaque value otherwise (as S3's is for SSE-KMS objects). Signatures are
 //! not checked: it is a benchmark sink, listening on loopback only.
 //!
-//! Usage: `bench-s3 --port PORT`
+//! Usage: `bench-s3 --port PORT [--no-checksums] [--corrupt]`
+//!
+//! The two flags make it a store the integration tests need: `--no-checksums` keeps no
+//! checksums (like S3-compatible servers that predate them), `--corrupt` flips a bit of
+//! every object it stores after checking what it received (a store that damages data).
+
+// Handlers return the error response itself.
+#![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -52,6 +59,8 @@ struct Part {
 }
 
 struct Store {
+    no_checksums: bool,
+    corrupt: bool,
     buckets: Mutex<HashMap<String, BTreeMap<String, Object>>>,
     uploads: Mutex<HashMap<String, Upload>>,
     next_id: AtomicU64,
@@ -84,7 +93,10 @@ fn empty(status: StatusCode) -> Response<Body> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Decodes `%XX` escapes (and `+` as a space in query strings).
@@ -130,10 +142,7 @@ fn decode_aws_chunked(raw: &[u8]) -> Result<(Vec<u8>, HashMap<String, String>), 
     let mut trailers = HashMap::new();
     let mut pos = 0;
     let line = |pos: usize| -> Result<(String, usize), String> {
-        let end = raw[pos..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("unterminated chunk line")?;
+        let end = raw[pos..].windows(2).position(|w| w == b"\r\n").ok_or("unterminated chunk line")?;
         Ok((String::from_utf8_lossy(&raw[pos..pos + end]).into_owned(), pos + end + 2))
     };
     loop {
@@ -177,6 +186,7 @@ struct Received {
 }
 
 /// Reads a body, checking every checksum the client sent (Content-MD5, CRCs), as S3 does.
+/// The error is the response to send.
 async fn read_body(req: Request<Incoming>) -> Result<Received, Response<Body>> {
     let (parts, mut body) = req.into_parts();
     let h = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -220,10 +230,18 @@ async fn read_body(req: Request<Incoming>) -> Result<Received, Response<Body>> {
     let mut checksum = None;
     for (name, algorithm, width) in CHECKSUMS {
         if let Some(expected) = h(name).or_else(|| trailers.get(name).cloned()) {
-            let value = if algorithm == CrcAlgorithm::Crc64Nvme { crc64 } else { digest(algorithm) };
+            let value = if algorithm == CrcAlgorithm::Crc64Nvme {
+                crc64
+            } else {
+                digest(algorithm)
+            };
             let got = b64(&value.to_be_bytes()[8 - width..]);
             if got != expected {
-                return Err(error(StatusCode::BAD_REQUEST, "BadDigest", &format!("{name} {expected} does not match {got}")));
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "BadDigest",
+                    &format!("{name} {expected} does not match {got}"),
+                ));
             }
             checksum = Some((name, got));
         }
@@ -245,7 +263,14 @@ impl Store {
         self.buckets.lock().unwrap().get(bucket)?.get(key).cloned()
     }
 
-    fn put(&self, bucket: &str, key: &str, object: Object) -> Result<(), Response<Body>> {
+    fn put(&self, bucket: &str, key: &str, mut object: Object) -> Result<(), Response<Body>> {
+        if self.corrupt {
+            if let Some(first) = object.chunks.iter_mut().find(|c| !c.is_empty()) {
+                let mut damaged = first.to_vec();
+                damaged[0] ^= 1;
+                *first = Bytes::from(damaged);
+            }
+        }
         let mut buckets = self.buckets.lock().unwrap();
         let b = buckets
             .get_mut(bucket)
@@ -292,7 +317,11 @@ fn parse_range(range: &str, size: u64) -> Option<(u64, u64)> {
         return Some((size.saturating_sub(n), size));
     }
     let start: u64 = a.parse().ok()?;
-    let end = if b.is_empty() { size } else { (b.parse::<u64>().ok()? + 1).min(size) };
+    let end = if b.is_empty() {
+        size
+    } else {
+        (b.parse::<u64>().ok()? + 1).min(size)
+    };
     (start < end).then_some((start, end))
 }
 
@@ -371,7 +400,11 @@ fn list(store: &Store, bucket: &str, q: &HashMap<String, String>) -> Response<Bo
         (true, false) => format!("<NextMarker>{}</NextMarker>", escape(&last)),
         _ => String::new(),
     };
-    let key_count = if v2 { format!("<KeyCount>{count}</KeyCount>") } else { String::new() };
+    let key_count = if v2 {
+        format!("<KeyCount>{count}</KeyCount>")
+    } else {
+        String::new()
+    };
     xml(
         StatusCode::OK,
         format!(
@@ -385,7 +418,9 @@ fn list(store: &Store, bucket: &str, q: &HashMap<String, String>) -> Response<Bo
 async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
     let path = percent_decode(req.uri().path(), false);
     let path = path.trim_start_matches('/').to_owned();
-    let (bucket, key) = path.split_once('/').map_or((path.clone(), String::new()), |(b, k)| (b.to_owned(), k.to_owned()));
+    let (bucket, key) = path
+        .split_once('/')
+        .map_or((path.clone(), String::new()), |(b, k)| (b.to_owned(), k.to_owned()));
     let q = query(&req);
     let method = req.method().clone();
     if bucket.is_empty() {
@@ -394,9 +429,17 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
             .lock()
             .unwrap()
             .keys()
-            .map(|b| format!("<Bucket><Name>{}</Name><CreationDate>2026-11-23T00:00:00.000Z</CreationDate></Bucket>", escape(b)))
+            .map(|b| {
+                format!(
+                    "<Bucket><Name>{}</Name><CreationDate>2026-11-23T00:00:00.000Z</CreationDate></Bucket>",
+                    escape(b)
+                )
+            })
             .collect();
-        return xml(StatusCode::OK, format!("<ListAllMyBucketsResult><Buckets>{names}</Buckets></ListAllMyBucketsResult>"));
+        return xml(
+            StatusCode::OK,
+            format!("<ListAllMyBucketsResult><Buckets>{names}</Buckets></ListAllMyBucketsResult>"),
+        );
     }
     if key.is_empty() {
         return match method {
@@ -503,7 +546,7 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
                 chunks,
                 size,
                 etag: etag.clone(),
-                checksum: is_crc64.then(|| ("x-amz-checksum-crc64nvme", crc_text)),
+                checksum: is_crc64.then_some(("x-amz-checksum-crc64nvme", crc_text)),
                 full_object: true,
             };
             if let Err(r) = store.put(&upload.bucket, &upload.key, object) {
@@ -559,9 +602,13 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
             let with_checksum = header(&req, "x-amz-checksum-mode").is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
             let range = header(&req, "range").and_then(|r| parse_range(r, o.size));
             let (start, end) = range.unwrap_or((0, o.size));
-            let data = if m == Method::HEAD { Vec::new() } else { read_range(&o, start, end) };
+            let data = if m == Method::HEAD {
+                Vec::new()
+            } else {
+                read_range(&o, start, end)
+            };
             let mut r = Response::new(Full::new(Bytes::from(data)));
-            object_headers(&mut r, &o, with_checksum && range.is_none());
+            object_headers(&mut r, &o, with_checksum && range.is_none() && !store.no_checksums);
             if range.is_some() {
                 *r.status_mut() = StatusCode::PARTIAL_CONTENT;
                 r.headers_mut()
@@ -583,14 +630,18 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let port = match args.as_slice() {
-        [_, flag, port] if flag == "--port" => port.parse::<u16>().expect("port"),
+    let (port, flags) = match args.as_slice() {
+        [_, flag, port, flags @ ..] if flag == "--port" && flags.iter().all(|f| f == "--no-checksums" || f == "--corrupt") => {
+            (port.parse::<u16>().expect("port"), flags)
+        }
         _ => {
-            eprintln!("usage: bench-s3 --port PORT");
+            eprintln!("usage: bench-s3 --port PORT [--no-checksums] [--corrupt]");
             std::process::exit(2);
         }
     };
     let store = Arc::new(Store {
+        no_checksums: flags.iter().any(|f| f == "--no-checksums"),
+        corrupt: flags.iter().any(|f| f == "--corrupt"),
         buckets: Mutex::new(HashMap::new()),
         uploads: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),

@@ -405,3 +405,66 @@ async fn a_postgres_backup_restores_into_a_fresh_database_with_identical_rows() 
     let everything = format!("{e}{}{}", app.server_log(), app.get(&format!("/api/jobs/{job}")).await.1);
     assert!(!everything.contains(&pg.password), "password leaked");
 }
+
+/// A destination on a store that keeps no checksums is verified by reading the object
+/// back: with an honest store the run succeeds, with one that damages what it stores
+/// the run fails and says so.
+#[tokio::test]
+async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(&dir.path().join("src"));
+    for (flags, damaged) in [(vec!["--no-checksums"], false), (vec!["--no-checksums", "--corrupt"], true)] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut store = Command::new(crate::helpers::binary("bench-s3"))
+            .arg("--port")
+            .arg(port.to_string())
+            .args(&flags)
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let mut created = false;
+        for _ in 0..100 {
+            if http
+                .put(format!("{endpoint}/other"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                created = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(created, "bench-s3 did not come up");
+        let (status, body) = app
+            .post(
+                "/api/destinations",
+                Some(json!({"name": "other", "bucket": "other", "prefix": "b", "endpoint": endpoint})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let dest = body["data"]["id"].as_str().unwrap().to_owned();
+        let job = app
+            .create_job(json!({
+                "name": "elsewhere",
+                "destinations": [dest],
+                "items": [{"name": "tree", "source": {"kind": "directory", "path": dir.path().join("src")}}]
+            }))
+            .await;
+        let e = app.wait_for_end(&app.run_job(&job).await, Duration::from_secs(60)).await;
+        store.kill().unwrap();
+        store.wait().unwrap();
+        if damaged {
+            assert_eq!(e["status"], "Failed", "{e}");
+            let error = e["error"].as_str().unwrap();
+            assert!(
+                error.contains("verification of s3://other/") && error.contains("re-read gives SHA-256"),
+                "{error}"
+            );
+        } else {
+            assert_eq!(e["status"], "Success", "{e}");
+        }
+    }
+}
