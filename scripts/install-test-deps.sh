@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Debian packages (jq, zstd, curl, PostgreSQL
-# server and client, runuser) and a venv with cfn-lint. Nothing is assumed to be present.
+# and MariaDB servers and clients, runuser) and venvs with cfn-lint and ansible-core. Nothing is assumed to be present.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 need_apt=()
-for cmd in jq zstd curl tar runuser psql pg_restore pg_dump python3 file; do
+for cmd in jq zstd curl tar runuser psql pg_restore pg_dump python3 file mariadbd mariadb-install-db mysqldump mysql mysqladmin; do
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$cmd")
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgres-server)
 id postgres >/dev/null 2>&1 || need_apt+=(postgres-user)
+id mysql >/dev/null 2>&1 || need_apt+=(mysql-user)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "installing Debian packages for: ${need_apt[*]}"
@@ -17,7 +18,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
-        jq zstd curl tar util-linux file postgresql postgresql-client python3 python3-venv >/dev/null
+        jq zstd curl tar util-linux file postgresql postgresql-client mariadb-server mariadb-client \
+        python3 python3-venv >/dev/null
 fi
 
 . "$root/scripts/lib/pip-tool.sh"

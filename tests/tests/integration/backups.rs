@@ -468,3 +468,166 @@ async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run(
         }
     }
 }
+
+/// A throwaway MariaDB server on loopback, run as the `mysql` user, with a `cairn` account
+/// that has a password.
+pub struct Mariadb {
+    dir: tempfile::TempDir,
+    server: std::process::Child,
+    pub port: u16,
+    pub password: String,
+}
+
+impl Mariadb {
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new().prefix("cairn-maria").tempdir_in("/tmp").unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let data = dir.path().join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let out = Command::new("runuser")
+            .args(["-u", "mysql", "--", "mariadb-install-db", "--no-defaults", "--skip-test-db"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg("--auth-root-authentication-method=socket")
+            .output()
+            .expect("mariadb-install-db (scripts/install-test-deps.sh installs it)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let server = Command::new("runuser")
+            .args(["-u", "mysql", "--", "mariadbd", "--no-defaults", "--bind-address=127.0.0.1"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--port={port}"))
+            .arg(format!("--socket={}", dir.path().join("sock").display()))
+            .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            .arg(format!("--log-error={}", dir.path().join("log").display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mariadbd");
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let server = Self {
+            dir,
+            server,
+            port,
+            password,
+        };
+        let mut up = false;
+        for _ in 0..200 {
+            if server.admin(&["ping"]) {
+                up = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            up,
+            "mariadbd did not start: {}",
+            fs::read_to_string(server.dir.path().join("log")).unwrap_or_default()
+        );
+        server.root_sql(&format!(
+            "CREATE USER 'cairn'@'127.0.0.1' IDENTIFIED BY '{}'; GRANT ALL ON *.* TO 'cairn'@'127.0.0.1'",
+            server.password
+        ));
+        server
+    }
+
+    fn admin(&self, args: &[&str]) -> bool {
+        Command::new("mysqladmin")
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", self.dir.path().join("sock").display()))
+            .args(["-u", "root"])
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn root_sql(&self, sql: &str) {
+        let out = Command::new("mysql")
+            .arg("--no-defaults")
+            .arg(format!("--socket={}", self.dir.path().join("sock").display()))
+            .args(["-u", "root", "-e", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Runs `sql` in `db` as `cairn` over TCP; the rows, tab-separated.
+    pub fn sql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new("mysql")
+            .args([
+                "--no-defaults",
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "-u",
+                "cairn",
+                "-N",
+                "-B",
+                db,
+                "-e",
+                sql,
+            ])
+            .env("MYSQL_PWD", &self.password)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Mariadb {
+    fn drop(&mut self) {
+        if !self.admin(&["shutdown"]) {
+            let _ = self.server.kill();
+        }
+        let _ = self.server.wait();
+    }
+}
+
+/// A MariaDB database dumped with mysqldump restores through the API into a database
+/// that did not exist, with identical rows; the password appears nowhere.
+#[tokio::test]
+async fn a_mysql_backup_restores_into_a_new_database_with_identical_rows() {
+    let db = Mariadb::start();
+    db.sql("mysql", "CREATE DATABASE app");
+    db.sql(
+        "app",
+        "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, customer VARCHAR(64) NOT NULL, total DECIMAL(10,2), note TEXT)",
+    );
+    db.sql(
+        "app",
+        "INSERT INTO orders (customer, total, note) SELECT CONCAT('customer ', seq), seq * 1.25, REPEAT('x', seq % 50) FROM seq_1_to_3000",
+    );
+    let app = TestApp::spawn_with(Options {
+        extra_env: vec![("CAIRN_TEST_MYSQL_PASSWORD".into(), db.password.clone())],
+        ..Options::default()
+    })
+    .await;
+    let url = |name: &str| format!("mysql://cairn@127.0.0.1:{}/{name}", db.port);
+    let job = app
+        .create_job(json!({"name": "mysql", "items": [{"name": "app-db", "source": {"kind": "mysql", "url": url("app"), "passwordEnv": "CAIRN_TEST_MYSQL_PASSWORD"}}]}))
+        .await;
+    let id = app.run_job(&job).await;
+    let e = app.wait_for_end(&id, Duration::from_secs(60)).await;
+    assert_eq!(e["status"], "Success", "{e:#}");
+    let folder = key_of(e["path"].as_str().unwrap(), &app.bucket);
+    let dump = zstd::decode_all(app.object_bytes(&format!("{folder}app-db.sql.zst")).await.as_slice()).unwrap();
+    assert!(String::from_utf8_lossy(&dump).contains("CREATE TABLE `orders`"));
+
+    let (status, resp) = app
+        .post(
+            &format!("/api/executions/{id}/restore"),
+            Some(json!({"target": {"kind": "mysql", "url": url("restored"), "passwordEnv": "CAIRN_TEST_MYSQL_PASSWORD"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    let restore = app
+        .wait_for_end(resp["executionId"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(restore["status"], "Success", "{restore:#}");
+    let q = "SELECT id, customer, total, note FROM orders ORDER BY id";
+    let original = db.sql("app", q);
+    assert_eq!(original.lines().count(), 3000);
+    assert_eq!(db.sql("restored", q), original);
+    let everything = format!("{e}{restore}{}{}", app.server_log(), app.get(&format!("/api/jobs/{job}")).await.1);
+    assert!(!everything.contains(&db.password), "password leaked");
+}
