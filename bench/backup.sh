@@ -73,12 +73,14 @@ rate() { python3 -c "import sys; b,t=float(sys.argv[1]),float(sys.argv[2]); prin
 median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
 runs="${CAIRN_BENCH_RUNS:-3}"
 
-# Every run reads the data from the page cache: read it all once first.
-tar -C "$data" -cf - . > /dev/null
+# Every run reads the data from the page cache: it is read once just before each run
+# (this machine's kernel pages out memory it sees as cold, even between runs).
+warm() { tar -C "$data" -cf - . > /dev/null; }
 
 echo "== (b) tar | zstd -3 > /dev/null  (x$runs)"
 b_all=()
 for _ in $(seq 1 "$runs"); do
+    warm
     t0=$(now); tar -C "$data" -cf - . | zstd -q -3 > /dev/null; t1=$(now)
     b_all+=("$(python3 -c "print($t1-$t0)")")
 done
@@ -86,6 +88,7 @@ done
 echo "== (c) tar | zstd -3 | aws s3 cp -  (x$runs)"
 c_all=()
 for i in $(seq 1 "$runs"); do
+    warm
     t0=$(now); tar -C "$data" -cf - . | zstd -q -3 | aws s3 cp - "s3://bench/manual/data-$i.tar.zst" >/dev/null; t1=$(now)
     c_all+=("$(python3 -c "print($t1-$t0)")")
 done
@@ -95,6 +98,7 @@ export RESTIC_PASSWORD=bench
 d_all=()
 for i in $(seq 1 "$runs"); do
     restic -q -r "s3:$s3/bench/restic-$i" init >/dev/null
+    warm
     t0=$(now); restic -q -r "s3:$s3/bench/restic-$i" backup "$data" >/dev/null; t1=$(now)
     d_all+=("$(python3 -c "print($t1-$t0)")")
 done
@@ -113,6 +117,7 @@ dest=$(api -X POST http://127.0.0.1:3999/api/destinations -d '{"name":"bench","b
 job=$(api -X POST http://127.0.0.1:3999/api/jobs -d "{\"name\":\"bench\",\"items\":[{\"name\":\"data\",\"source\":{\"kind\":\"directory\",\"path\":\"$data\",\"exclude\":[\".complete-*\"]}}],\"destinations\":[\"$dest\"],\"compression\":{\"algorithm\":\"zstd\",\"level\":3}}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
 a_all=()
 for _ in $(seq 1 "$runs"); do
+    warm
     exe=$(api -X POST "http://127.0.0.1:3999/api/jobs/$job/run" | python3 -c 'import json,sys; print(json.load(sys.stdin)["executionId"])')
     # Poll with curl and jq only (cheap to start), once a second: the poller shares the cores.
     while :; do

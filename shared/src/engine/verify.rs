@@ -101,10 +101,10 @@ pub async fn verify_backup(s3: &aws_sdk_s3::Client, bucket: &str, folder: &str) 
     Ok((manifest, checks))
 }
 
-/// Tees the object through SHA-256 while decompressing (and listing, for tar).
 /// SHA-256, size, and (for tar) the archive's entries.
 type StreamCheck = (String, u64, Vec<(String, u64)>);
 
+/// Tees the object through SHA-256 while decompressing (and listing, for tar).
 fn check_stream(
     body: aws_sdk_s3::primitives::ByteStream,
     runtime: tokio::runtime::Handle,
