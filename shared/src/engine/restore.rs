@@ -13,10 +13,25 @@ use super::sources::SourceContext;
 use crate::model::RestoreTarget;
 
 /// Counts and hashes what passes through.
-struct Tee<R> {
+pub(super) struct Tee<R> {
     inner: R,
     sha: Sha256,
-    bytes: u64,
+    pub(super) bytes: u64,
+}
+
+impl<R> Tee<R> {
+    pub(super) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            sha: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The SHA-256 (hex) of what was read.
+    pub(super) fn sha256(self) -> String {
+        hex::encode(self.sha.finalize())
+    }
 }
 
 impl<R: Read> Read for Tee<R> {
@@ -133,11 +148,7 @@ pub fn verify_before_apply(
     item: &ManifestItem,
     decrypt: impl FnOnce(Box<dyn Read + '_>) -> Result<Box<dyn Read + '_>, String>,
 ) -> Result<(), String> {
-    let mut tee = Tee {
-        inner: object,
-        sha: Sha256::new(),
-        bytes: 0,
-    };
+    let mut tee = Tee::new(object);
     {
         let plain = decrypt(Box::new(&mut tee))?;
         let decoder = zstd::stream::read::Decoder::new(plain).map_err(|e| e.to_string())?;
@@ -160,12 +171,13 @@ pub fn verify_before_apply(
         }
     }
     io::copy(&mut tee, &mut io::sink()).map_err(|e| e.to_string())?;
-    let sha = hex::encode(tee.sha.finalize());
+    let bytes = tee.bytes;
+    let sha = tee.sha256();
     if sha != item.sha256 {
         return Err(format!("SHA-256 {sha} differs from the manifest's {}", item.sha256));
     }
-    if tee.bytes != item.stored_bytes {
-        return Err(format!("size {} differs from the manifest's {}", tee.bytes, item.stored_bytes));
+    if bytes != item.stored_bytes {
+        return Err(format!("size {bytes} differs from the manifest's {}", item.stored_bytes));
     }
     Ok(())
 }

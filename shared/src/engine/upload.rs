@@ -326,7 +326,6 @@ async fn verify_object(t: &Target, summary: &StreamSummary) -> Result<StoredObje
 
 /// SHA-256 and size of an object, read back from the store.
 async fn reread(t: &Target) -> Result<(String, u64), String> {
-    use sha2::{Digest, Sha256};
     let got = t
         .client
         .get_object()
@@ -335,14 +334,19 @@ async fn reread(t: &Target) -> Result<(String, u64), String> {
         .send()
         .await
         .map_err(crate::adapters::sdk_error_text)?;
-    let mut body = got.body;
-    let (mut sha, mut bytes) = (Sha256::new(), 0u64);
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| format!("re-reading failed: {e}"))?;
-        sha.update(&chunk);
-        bytes += chunk.len() as u64;
-    }
-    Ok((hex::encode(sha.finalize()), bytes))
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut tee = super::restore::Tee::new(super::verify::BodyReader {
+            body: got.body,
+            pending: bytes::Bytes::new(),
+            runtime,
+        });
+        std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| format!("re-reading failed: {e}"))?;
+        let bytes = tee.bytes;
+        Ok((tee.sha256(), bytes))
+    })
+    .await
+    .map_err(|e| format!("re-reading failed: {e}"))?
 }
 
 async fn abort_all(uploads: &[(Target, String)], log: &EngineLog) {

@@ -3,8 +3,6 @@
 
 use std::io::Read;
 
-use sha2::{Digest, Sha256};
-
 use super::manifest::{Manifest, MANIFEST_NAME};
 use super::EngineError;
 
@@ -111,29 +109,11 @@ fn check_stream(
     is_tar: bool,
     encrypted: bool,
 ) -> Result<StreamCheck, String> {
-    struct Tee<R> {
-        inner: R,
-        sha: Sha256,
-        bytes: u64,
-    }
-    impl<R: Read> Read for Tee<R> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let n = self.inner.read(buf)?;
-            self.sha.update(&buf[..n]);
-            self.bytes += n as u64;
-            Ok(n)
-        }
-    }
-    let reader = crate::engine::verify::BodyReader {
+    let mut tee = super::restore::Tee::new(BodyReader {
         body,
         pending: bytes::Bytes::new(),
         runtime,
-    };
-    let mut tee = Tee {
-        inner: reader,
-        sha: Sha256::new(),
-        bytes: 0,
-    };
+    });
     let mut entries = Vec::new();
     if !encrypted {
         let decoder = zstd::stream::read::Decoder::new(&mut tee).map_err(|e| e.to_string())?;
@@ -152,7 +132,8 @@ fn check_stream(
     }
     // Read whatever the decoder did not need (trailing bytes still count for the checksum).
     std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| e.to_string())?;
-    Ok((hex::encode(tee.sha.finalize()), tee.bytes, entries))
+    let bytes = tee.bytes;
+    Ok((tee.sha256(), bytes, entries))
 }
 
 /// Blocking `Read` over an S3 body.

@@ -92,6 +92,16 @@ fn empty(status: StatusCode) -> Response<Body> {
     r
 }
 
+/// The answer to a stored object or part: its ETag, and the checksum it was sent with.
+fn stored(etag: &str, checksum: Option<(&'static str, String)>) -> Response<Body> {
+    let mut r = empty(StatusCode::OK);
+    r.headers_mut().insert("etag", format!("\"{etag}\"").parse().unwrap());
+    if let Some((name, value)) = checksum {
+        r.headers_mut().insert(name, value.parse().unwrap());
+    }
+    r
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -502,12 +512,7 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
                 return error(StatusCode::NOT_FOUND, "NoSuchUpload", &id);
             };
             u.parts.insert(number, part);
-            let mut r = empty(StatusCode::OK);
-            r.headers_mut().insert("etag", format!("\"{etag}\"").parse().unwrap());
-            if let Some((name, value)) = checksum {
-                r.headers_mut().insert(name, value.parse().unwrap());
-            }
-            r
+            stored(&etag, checksum)
         }
         (Method::POST, Some(id)) => {
             let full = header(&req, "x-amz-checksum-crc64nvme").map(str::to_owned);
@@ -584,12 +589,7 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
             if let Err(r) = store.put(&bucket, &key, object) {
                 return r;
             }
-            let mut r = empty(StatusCode::OK);
-            r.headers_mut().insert("etag", format!("\"{etag}\"").parse().unwrap());
-            if let Some((name, value)) = checksum {
-                r.headers_mut().insert(name, value.parse().unwrap());
-            }
-            r
+            stored(&etag, checksum)
         }
         (m @ (Method::GET | Method::HEAD), None) => {
             let Some(o) = store.object(&bucket, &key) else {

@@ -178,15 +178,7 @@ async fn verify_reports_a_corrupted_object() {
     let mut bytes = app.object_bytes(&key).await;
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
-    app.s3()
-        .await
-        .put_object()
-        .bucket(&app.bucket)
-        .key(&key)
-        .body(bytes.into())
-        .send()
-        .await
-        .unwrap();
+    app.put_object(&key, bytes).await;
     let err = app.cli(&["backups", "verify", &id]).unwrap_err();
     assert!(err.contains("cfg"), "{err}");
 }

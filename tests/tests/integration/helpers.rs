@@ -358,6 +358,19 @@ impl TestApp {
             .expect("get object");
         got.body.collect().await.expect("body").into_bytes().to_vec()
     }
+
+    /// Writes an object into the test bucket directly (to damage or seed it).
+    pub async fn put_object(&self, key: &str, bytes: Vec<u8>) {
+        self.s3()
+            .await
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(bytes.into())
+            .send()
+            .await
+            .expect("put object");
+    }
 }
 
 /// Sends and parses a JSON response.

@@ -90,15 +90,7 @@ async fn a_corrupted_object_fails_the_restore_before_anything_is_written() {
     let key = format!("{folder}tree.tar.zst");
     let mut bytes = app.object_bytes(&key).await;
     bytes.truncate(bytes.len() - 100);
-    app.s3()
-        .await
-        .put_object()
-        .bucket(&app.bucket)
-        .key(&key)
-        .body(bytes.into())
-        .send()
-        .await
-        .unwrap();
+    app.put_object(&key, bytes).await;
     let dst = work.path().join("restored");
     let r = restore(&app, &backup, json!({"target": {"kind": "directory", "path": dst}})).await;
     assert_eq!(r["status"], "Failed");
@@ -178,24 +170,12 @@ async fn an_archive_crafted_with_dotdot_entries_is_refused() {
     // access to the bucket could.
     let folder = key_of(e["path"].as_str().unwrap(), &app.bucket);
     let evil = crafted_archive();
-    let s3 = app.s3().await;
-    s3.put_object()
-        .bucket(&app.bucket)
-        .key(format!("{folder}tree.tar.zst"))
-        .body(evil.clone().into())
-        .send()
-        .await
-        .unwrap();
+    app.put_object(&format!("{folder}tree.tar.zst"), evil.clone()).await;
     let mut manifest: Value = serde_json::from_slice(&app.object_bytes(&format!("{folder}manifest.json")).await).unwrap();
     manifest["items"][0]["sha256"] = json!(hex::encode(sha2::Sha256::digest(&evil)));
     manifest["items"][0]["storedBytes"] = json!(evil.len());
-    s3.put_object()
-        .bucket(&app.bucket)
-        .key(format!("{folder}manifest.json"))
-        .body(serde_json::to_vec(&manifest).unwrap().into())
-        .send()
-        .await
-        .unwrap();
+    app.put_object(&format!("{folder}manifest.json"), serde_json::to_vec(&manifest).unwrap())
+        .await;
     let dst = work.path().join("inner/restored");
     let r = restore(&app, &backup, json!({"target": {"kind": "directory", "path": dst}})).await;
     assert_eq!(r["status"], "Failed");
@@ -472,15 +452,8 @@ async fn an_s3_prefix_backs_up_and_restores_into_another_prefix() {
         ("data/big.bin", big),
         ("datadog/beside.txt", b"not below data/".to_vec()),
     ];
-    let s3 = app.s3().await;
-    for (key, bytes) in &put {
-        s3.put_object()
-            .bucket(&app.bucket)
-            .key(*key)
-            .body(bytes.clone().into())
-            .send()
-            .await
-            .unwrap();
+    for (key, bytes) in put {
+        app.put_object(key, bytes).await;
     }
     let source = objects_under(&app, "data/").await;
     assert_eq!(source.len(), 4, "{:?}", source.keys());
