@@ -515,7 +515,9 @@ impl Runner {
             Ok(j) => j,
             Err(message) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(message), vec![]),
         };
-        let destinations = match self.destinations_of(&job).await {
+        // Both read the store: at once, since every round trip delays the first byte.
+        let (destinations, hooks) = tokio::join!(self.destinations_of(&job), self.hooks_for(&job, state));
+        let destinations = match destinations {
             Ok(d) => d,
             Err(e) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(e), vec![]),
         };
@@ -530,7 +532,6 @@ impl Runner {
                 job.compression.level
             ),
         );
-        let hooks = self.hooks_for(&job, state).await;
         let secrets = secrets_of(&job);
         let start = started_epoch(execution);
         state.advance(Stage::PreHooks, 5);

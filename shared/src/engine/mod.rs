@@ -7,12 +7,15 @@
 //! - [`sink`]: the `Write` end: hashing, counting and cutting the compressed stream into parts.
 //! - [`sources`]: the producers (directory, dump commands, S3 prefix, config), run on a
 //!   blocking thread.
+//! - [`compress`]: zstd between the producer and the sink, on a thread of its own or on
+//!   zstd's worker threads, by the number of cores.
 //! - [`upload`]: the multipart uploader, its retries, abort on failure, and verification.
 //! - [`manifest`]: the `manifest.json` written last.
 //! - [`retention`]: which backups a retention policy keeps.
 //! - [`verify`]: re-reading a backup and checking every checksum.
 //! - [`restore`]: checking an object before anything is written, then applying it.
 
+pub mod compress;
 pub mod crypto;
 pub mod manifest;
 pub mod restore;
@@ -60,5 +63,11 @@ impl Signals {
 
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The I/O error a reader or writer returns once cancelled. Not `Interrupted`: `io::copy`
+    /// and `write_all` retry that kind, and would spin instead of stopping.
+    pub fn cancelled_error() -> std::io::Error {
+        std::io::Error::other("cancelled")
     }
 }

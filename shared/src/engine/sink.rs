@@ -44,6 +44,9 @@ pub fn crc64nvme_text(crc: u64) -> String {
 pub struct PartSink {
     tx: mpsc::Sender<Part>,
     buf: Vec<u8>,
+    /// Buffers of parts that were uploaded and hashed, for the next parts: new ones would be
+    /// fresh pages for the kernel to fault in and zero, on the compressor's thread.
+    pool: BufferPool,
     part_size: usize,
     hasher: Hasher,
     /// CRC64NVME of everything sent so far (the parts' CRCs combined).
@@ -58,6 +61,7 @@ impl PartSink {
         Self {
             tx,
             buf: Vec::with_capacity(part_size),
+            pool: BufferPool::new(),
             part_size,
             hasher: Hasher::start(),
             crc: 0,
@@ -68,14 +72,15 @@ impl PartSink {
     }
 
     fn send_part(&mut self) -> io::Result<()> {
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
+        let next = self.pool.take().unwrap_or_else(|| Vec::with_capacity(self.part_size));
+        let data = std::mem::replace(&mut self.buf, next);
         let crc64nvme = crc_fast::checksum(CrcAlgorithm::Crc64Nvme, &data);
         self.crc = if self.next_part == 1 {
             crc64nvme
         } else {
             crc_fast::checksum_combine(CrcAlgorithm::Crc64Nvme, self.crc, crc64nvme, data.len() as u64)
         };
-        let data = Bytes::from(data);
+        let data = self.pool.lend(data);
         self.hasher.feed(data.clone())?;
         let part = Part {
             number: self.next_part,
@@ -108,7 +113,7 @@ impl PartSink {
 impl Write for PartSink {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.signals.cancelled() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+            return Err(Signals::cancelled_error());
         }
         let room = self.part_size - self.buf.len();
         let n = data.len().min(room);
@@ -122,6 +127,54 @@ impl Write for PartSink {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Part buffers that come back once the last `Bytes` over them is dropped.
+#[derive(Debug)]
+struct BufferPool {
+    returned: std::sync::mpsc::Receiver<Vec<u8>>,
+    give_back: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+/// Parts alive at once at most: those uploading, queued for the uploader and the hasher,
+/// and the one being filled. More returned buffers than this are freed.
+const POOLED_BUFFERS: usize = 8;
+
+impl BufferPool {
+    fn new() -> Self {
+        let (give_back, returned) = std::sync::mpsc::sync_channel(POOLED_BUFFERS);
+        Self { returned, give_back }
+    }
+
+    fn take(&self) -> Option<Vec<u8>> {
+        self.returned.try_recv().ok()
+    }
+
+    fn lend(&self, data: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Lent {
+            data,
+            home: self.give_back.clone(),
+        })
+    }
+}
+
+struct Lent {
+    data: Vec<u8>,
+    home: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let mut data = std::mem::take(&mut self.data);
+        data.clear();
+        let _ = self.home.try_send(data);
     }
 }
 
@@ -172,7 +225,7 @@ pub struct CountingReader<R> {
 impl<R: io::Read> io::Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.signals.cancelled() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+            return Err(Signals::cancelled_error());
         }
         let n = self.inner.read(buf)?;
         self.signals.input_bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -183,6 +236,22 @@ impl<R: io::Read> io::Read for CountingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_buffer_comes_back_empty_once_its_last_holder_drops_it() {
+        let pool = BufferPool::new();
+        let mut v = Vec::with_capacity(64);
+        v.extend_from_slice(b"part data");
+        let lent = pool.lend(v);
+        let copy = lent.clone();
+        drop(lent);
+        assert!(pool.take().is_none(), "still held by a clone");
+        assert_eq!(&copy[..], b"part data");
+        drop(copy);
+        let back = pool.take().unwrap();
+        assert!(back.is_empty());
+        assert!(back.capacity() >= 64);
+    }
 
     #[test]
     fn parts_are_cut_at_the_part_size_and_the_summary_matches_the_data() {

@@ -10,8 +10,9 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, Completed
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 
+use super::compress::compress_into;
 use super::sink::{crc64nvme_text, Part, PartSink, StreamSummary};
-use super::sources::{produce, SourceContext};
+use super::sources::SourceContext;
 use super::{EngineError, Signals};
 use crate::model::Source;
 
@@ -103,21 +104,6 @@ pub async fn backup_item(
             Err(if ctx.signals.cancelled() { EngineError::Cancelled } else { e })
         }
     }
-}
-
-/// zstd's worker threads: one per core (measured on two cores with `bench/backup.sh`: one
-/// worker, or one more than the cores, is slower).
-fn compression_workers() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    u32::try_from(cores.clamp(1, 8)).unwrap_or(1)
-}
-
-/// tar/dump → zstd (→ age) → `out`; gives `out` back once every layer is finished.
-fn compress_into<W: std::io::Write>(source: &Source, level: i32, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
-    let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
-    encoder.multithread(compression_workers())?;
-    let encoder = produce(source, encoder, ctx)?;
-    Ok(encoder.finish()?)
 }
 
 async fn stream_and_complete(

@@ -40,7 +40,8 @@ pub fn make_tree(root: &Path) {
     fs::create_dir_all(root.join("bin")).unwrap();
     fs::write(root.join("docs/readme.txt"), b"hello cairn\n").unwrap();
     fs::write(root.join("docs/deep/er/empty"), b"").unwrap();
-    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    // Over 8 MiB: on more than one core, the archive is compressed as several frames.
+    let big: Vec<u8> = (0..10_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     fs::write(root.join("big.bin"), &big).unwrap();
     fs::write(root.join("bin/run.sh"), b"#!/bin/sh\necho hi\n").unwrap();
     fs::set_permissions(root.join("bin/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
