@@ -28,10 +28,10 @@ use crate::model::Source;
 const CHUNK_SIZE: usize = 1 << 20;
 /// Chunks waiting for each compressing thread at most.
 const CHUNKS_AHEAD: usize = 4;
-/// Compressed pieces waiting for the writer per compressing thread at most: a whole
-/// frame's, so that the thread can go on with its next frame while the writer drains
-/// the frames before it.
-const PIECES_AHEAD: usize = 10;
+/// Compressed pieces waiting for the writer per compressing thread at most. A thread
+/// whose frame is done before the one ahead of it waits once, and from then on the
+/// threads run half a frame apart, which this covers.
+const PIECES_AHEAD: usize = 5;
 /// Input bytes per frame when frames are compressed side by side.
 pub const FRAME_SIZE: u64 = 8 << 20;
 /// The highest level compressed in frames (level 9's window is 4 MiB; above it grows to
@@ -105,7 +105,8 @@ where
     W: Write + Send,
     F: FnOnce(&mut FrameWriter) -> Result<(), EngineError>,
 {
-    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * (CHUNKS_AHEAD + PIECES_AHEAD + 2));
+    // Input chunks come back here for the producer's next ones.
+    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * CHUNKS_AHEAD + 2);
     std::thread::scope(|scope| {
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
@@ -122,10 +123,9 @@ where
             inputs.push(tx);
             outputs.push(piece_rx);
         }
-        let writer_free = free_tx.clone();
         let writer = std::thread::Builder::new()
             .name("cairn-frames".into())
-            .spawn_scoped(scope, move || write_frames(&outputs, &writer_free, out))?;
+            .spawn_scoped(scope, move || write_frames(&outputs, out))?;
         let mut frames = FrameWriter {
             inputs,
             free: free_rx,
@@ -207,16 +207,12 @@ fn compress_frames(rx: &Receiver<Chunk>, pieces: &SyncSender<Piece>, free: &Sync
 
 /// The writer: frames in order, taking them from the compressing threads in turn. A
 /// thread that has ended means the stream has (frames go to the threads in turn).
-fn write_frames<W: Write>(outputs: &[Receiver<Piece>], free: &SyncSender<Vec<u8>>, mut out: W) -> io::Result<W> {
+fn write_frames<W: Write>(outputs: &[Receiver<Piece>], mut out: W) -> io::Result<W> {
     loop {
         for rx in outputs {
             loop {
                 match rx.recv() {
-                    Ok(Piece::Data(mut data)) => {
-                        out.write_all(&data)?;
-                        data.clear();
-                        let _ = free.try_send(data);
-                    }
+                    Ok(Piece::Data(data)) => out.write_all(&data)?,
                     Ok(Piece::FrameEnd) => break,
                     Err(_) => return Ok(out),
                 }
