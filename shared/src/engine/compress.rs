@@ -10,8 +10,9 @@
 //! in 0.79 s instead of 1.2 s. The price is up to 2 MiB (level 3's window) of history lost
 //! at each frame's start: about 0.5% more bytes stored.
 //!
-//! Higher levels have windows of 4 MiB and more, which frames this size would cut into;
-//! they use zstd's worker threads, whose jobs overlap. One core: one compressing thread
+//! Higher levels use zstd's worker threads: whoever picks one wants the ratio, which
+//! their overlapping jobs keep across job boundaries, and there compression costs so much
+//! more per byte that the mode's overhead matters less. One core: one compressing thread
 //! beside the producer, one frame.
 
 use std::io::{self, Write};
@@ -34,8 +35,7 @@ const CHUNKS_AHEAD: usize = 4;
 const PIECES_AHEAD: usize = 5;
 /// Input bytes per frame when frames are compressed side by side.
 pub const FRAME_SIZE: u64 = 8 << 20;
-/// The highest level compressed in frames (level 9's window is 4 MiB; above it grows to
-/// 8 MiB and more).
+/// The highest level compressed in frames (the fast and lazy strategies).
 pub const MAX_FRAMED_LEVEL: i32 = 9;
 
 /// How a stream is compressed on a machine.

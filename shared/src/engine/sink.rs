@@ -45,7 +45,7 @@ pub struct PartSink {
     tx: mpsc::Sender<Part>,
     buf: Vec<u8>,
     /// Buffers of parts that were uploaded and hashed, for the next parts: new ones would be
-    /// fresh pages for the kernel to fault in and zero, on the compressor's thread.
+    /// fresh pages for the kernel to fault in and zero, on the thread that writes here.
     pool: BufferPool,
     part_size: usize,
     hasher: Hasher,
