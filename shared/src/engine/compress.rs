@@ -382,6 +382,22 @@ mod tests {
     }
 
     #[test]
+    fn every_level_s_plan_gives_an_archive_that_decodes() {
+        let (_rt, mut ctx) = crate::engine::sources::tests::context(crate::engine::Signals::new());
+        let document = text(3 * CHUNK_SIZE);
+        ctx.config_document = Some(document.clone());
+        for level in [1, 3, MAX_FRAMED_LEVEL + 3] {
+            let out = compress_into(&Source::Config {}, level, Vec::new(), &ctx).unwrap();
+            let tar = zstd::decode_all(out.as_slice()).unwrap();
+            let mut archive = tar::Archive::new(tar.as_slice());
+            let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+            let mut data = Vec::new();
+            io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            assert_eq!(data, document, "level {level}");
+        }
+    }
+
+    #[test]
     fn low_levels_are_framed_on_several_cores_and_high_ones_use_zstd_workers() {
         assert_eq!(
             plan(3, 1),

@@ -522,7 +522,7 @@ fn archive_s3_prefix<W: Write>(bucket: &str, prefix: &str, out: W, ctx: &SourceC
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -561,7 +561,7 @@ mod tests {
         );
     }
 
-    fn context(signals: Arc<Signals>) -> (tokio::runtime::Runtime, SourceContext) {
+    pub(crate) fn context(signals: Arc<Signals>) -> (tokio::runtime::Runtime, SourceContext) {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::Config::builder()
