@@ -164,21 +164,13 @@ where
 /// context, its output cut into pieces for the writer.
 fn compress_frames(rx: &Receiver<Chunk>, pieces: &SyncSender<Piece>, free: &SyncSender<Vec<u8>>, level: i32) -> io::Result<()> {
     let mut encoder = zstd::stream::raw::Encoder::new(level)?;
-    let take = || Vec::with_capacity(CHUNK_SIZE + (128 << 10));
-    let mut piece = take();
-    let send = |piece: &mut Vec<u8>| -> io::Result<()> {
-        let full = std::mem::replace(piece, take());
-        pieces.send(Piece::Data(full)).map_err(|_| gone("writer"))
-    };
+    let mut piece = Vec::with_capacity(PIECE_CAPACITY);
     for chunk in rx {
         match chunk {
             Chunk::Data(mut data) => {
                 let mut input = InBuffer::around(&data);
                 while input.pos() < data.len() {
-                    if piece.capacity() - piece.len() < (64 << 10) {
-                        send(&mut piece)?;
-                    }
-                    let pos = piece.len();
+                    let pos = room(&mut piece, pieces, PIECE_ROOM)?;
                     encoder.run(&mut input, &mut OutBuffer::around_pos(&mut piece, pos))?;
                 }
                 data.clear();
@@ -186,23 +178,33 @@ fn compress_frames(rx: &Receiver<Chunk>, pieces: &SyncSender<Piece>, free: &Sync
             }
             Chunk::EndFrame => {
                 loop {
-                    if piece.capacity() - piece.len() < (64 << 10) {
-                        send(&mut piece)?;
-                    }
-                    let pos = piece.len();
+                    let pos = room(&mut piece, pieces, PIECE_ROOM)?;
                     if encoder.finish(&mut OutBuffer::around_pos(&mut piece, pos), true)? == 0 {
                         break;
                     }
                 }
-                if !piece.is_empty() {
-                    send(&mut piece)?;
-                }
+                // Whatever the frame left in the piece goes before its end.
+                room(&mut piece, pieces, PIECE_CAPACITY)?;
                 pieces.send(Piece::FrameEnd).map_err(|_| gone("writer"))?;
                 encoder.reinit()?;
             }
         }
     }
     Ok(())
+}
+
+/// Room kept in a piece for zstd's next output, and a piece's capacity.
+const PIECE_ROOM: usize = 64 << 10;
+const PIECE_CAPACITY: usize = CHUNK_SIZE + (128 << 10);
+
+/// Sends `piece` to the writer (and starts a new one) if it is not empty and has less than
+/// `wanted` bytes of room; answers where the next output goes.
+fn room(piece: &mut Vec<u8>, pieces: &SyncSender<Piece>, wanted: usize) -> io::Result<usize> {
+    if !piece.is_empty() && piece.capacity() - piece.len() < wanted {
+        let full = std::mem::replace(piece, Vec::with_capacity(PIECE_CAPACITY));
+        pieces.send(Piece::Data(full)).map_err(|_| gone("writer"))?;
+    }
+    Ok(piece.len())
 }
 
 /// The writer: frames in order, taking them from the compressing threads in turn. A

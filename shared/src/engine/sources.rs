@@ -214,7 +214,8 @@ fn is_included(root: &Path, path: &Path, include: &GlobSet) -> bool {
 struct ExactReader<R> {
     inner: R,
     remaining: u64,
-    short: Arc<AtomicBool>,
+    /// Set once the source ended early.
+    short: bool,
 }
 
 impl<R: Read> Read for ExactReader<R> {
@@ -225,7 +226,7 @@ impl<R: Read> Read for ExactReader<R> {
         let want = usize::try_from(self.remaining.min(buf.len() as u64)).unwrap_or(buf.len());
         let n = self.inner.read(&mut buf[..want])?;
         let n = if n == 0 {
-            self.short.store(true, Ordering::Relaxed);
+            self.short = true;
             buf[..want].fill(0);
             want
         } else {
@@ -239,19 +240,29 @@ impl<R: Read> Read for ExactReader<R> {
 /// How much of a file is read (and handed to the compressor) at a time.
 const FILE_READ_SIZE: usize = 1 << 20;
 
-/// Writes exactly `size` bytes of `file` into `out` and then the zeros that pad a tar entry
-/// to its 512-byte block; says whether the file ended early (the rest is zeros). Reads go
+/// Appends one regular entry whose header `h` says its size: tar writes the header (and a
+/// long-name record if `path` needs one) for an empty reader, then exactly that many bytes
+/// of `data` follow, and the zeros that pad the entry to its 512-byte block. Reads go
 /// straight into `buf`, a MiB at a time, with no `io::copy` and its 8 KiB steps between
-/// the file and the compressor.
-fn copy_entry_data(file: fs::File, size: u64, out: &mut impl Write, buf: &mut [u8], signals: &Arc<Signals>) -> io::Result<bool> {
-    let short = Arc::new(AtomicBool::new(false));
+/// the source and the compressor. Says whether `data` ended early (the rest is zeros).
+fn append_entry<W: Write>(
+    b: &mut tar::Builder<W>,
+    h: &mut Header,
+    path: impl AsRef<Path>,
+    data: impl Read,
+    buf: &mut [u8],
+    signals: &Arc<Signals>,
+) -> io::Result<bool> {
+    let size = h.size()?;
+    b.append_data(h, path, io::empty())?;
+    let out = b.get_mut();
     let mut reader = ExactReader {
         inner: CountingReader {
-            inner: file,
+            inner: data,
             signals: signals.clone(),
         },
         remaining: size,
-        short: short.clone(),
+        short: false,
     };
     loop {
         match reader.read(buf) {
@@ -263,7 +274,7 @@ fn copy_entry_data(file: fs::File, size: u64, out: &mut impl Write, buf: &mut [u
     }
     let padding = usize::try_from((512 - size % 512) % 512).unwrap_or(0);
     out.write_all(&[0u8; 512][..padding])?;
-    Ok(short.load(Ordering::Relaxed))
+    Ok(reader.short)
 }
 
 fn archive_directory<W: Write>(root: &Path, include: &[String], exclude: &[String], out: W, ctx: &SourceContext) -> Result<W, EngineError> {
@@ -323,10 +334,7 @@ fn archive_directory<W: Write>(root: &Path, include: &[String], exclude: &[Strin
                 }
             };
             h.set_metadata_in_mode(&meta, HeaderMode::Complete);
-            // An empty reader: tar writes the header (and a long-name record if the path needs
-            // one) and nothing else; the data and its padding follow here.
-            b.append_data(&mut h, rel, io::empty())?;
-            if copy_entry_data(file, meta.len(), b.get_mut(), &mut buf, &ctx.signals)? {
+            if append_entry(&mut b, &mut h, rel, file, &mut buf, &ctx.signals)? {
                 ctx.problem(format!("{} shrank while it was read; the archived copy is padded", path.display()));
             }
             continue;
@@ -457,6 +465,7 @@ fn run_command<W: Write>(
 
 fn archive_s3_prefix<W: Write>(bucket: &str, prefix: &str, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
     let mut b = tar::Builder::new(out);
+    let mut buf = vec![0u8; FILE_READ_SIZE];
     let mut token: Option<String> = None;
     loop {
         let page = ctx
@@ -495,21 +504,12 @@ fn archive_s3_prefix<W: Write>(bucket: &str, prefix: &str, out: W, ctx: &SourceC
             h.set_mode(0o644);
             h.set_mtime(obj.last_modified().map_or(0, |t| u64::try_from(t.secs()).unwrap_or(0)));
             h.set_entry_type(EntryType::Regular);
-            let short = Arc::new(AtomicBool::new(false));
-            let reader = ExactReader {
-                inner: CountingReader {
-                    inner: BodyReader {
-                        body: got.body,
-                        pending: bytes::Bytes::new(),
-                        runtime: ctx.runtime.clone(),
-                    },
-                    signals: ctx.signals.clone(),
-                },
-                remaining: size,
-                short: short.clone(),
+            let body = BodyReader {
+                body: got.body,
+                pending: bytes::Bytes::new(),
+                runtime: ctx.runtime.clone(),
             };
-            b.append_data(&mut h, name, reader)?;
-            if short.load(Ordering::Relaxed) {
+            if append_entry(&mut b, &mut h, name, body, &mut buf, &ctx.signals)? {
                 ctx.problem(format!("s3://{bucket}/{key} ended early; the archived copy is padded"));
             }
         }
@@ -691,15 +691,14 @@ pub(crate) mod tests {
 
     #[test]
     fn exact_reader_pads_a_short_source() {
-        let short = Arc::new(AtomicBool::new(false));
         let mut r = ExactReader {
             inner: &b"abc"[..],
             remaining: 5,
-            short: short.clone(),
+            short: false,
         };
         let mut out = Vec::new();
         r.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"abc\0\0");
-        assert!(short.load(Ordering::Relaxed));
+        assert!(r.short);
     }
 }
