@@ -15,12 +15,12 @@
 //! more per byte that the mode's overhead matters less. One core: one compressing thread
 //! beside the producer, one frame.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use zstd::stream::raw::{CParameter, InBuffer, Operation, OutBuffer};
 
-use super::sources::{produce, SourceContext};
+use super::sources::{produce, ArchiveSink, SourceContext};
 use super::EngineError;
 use crate::model::Source;
 
@@ -82,7 +82,9 @@ pub fn compress_into<W: Write + Send>(source: &Source, level: i32, out: W, ctx: 
 
 /// What the producer sends a compressing thread.
 enum Chunk {
-    Data(Vec<u8>),
+    /// The first `len` bytes of a buffer of [`CHUNK_SIZE`], which goes back to the
+    /// producer whole (never shortened, so it needs no zeroing to be read into again).
+    Data(Vec<u8>, usize),
     /// Finish the frame. A frame the producer never ends (it failed) is dropped.
     EndFrame,
 }
@@ -105,7 +107,7 @@ where
     W: Write + Send,
     F: FnOnce(&mut FrameWriter) -> Result<(), EngineError>,
 {
-    // Input chunks come back here for the producer's next ones.
+    // Input buffers come back here for the producer's next chunks.
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(threads * CHUNKS_AHEAD + 2);
     std::thread::scope(|scope| {
         let mut inputs = Vec::new();
@@ -129,7 +131,8 @@ where
         let mut frames = FrameWriter {
             inputs,
             free: free_rx,
-            buf: Vec::with_capacity(CHUNK_SIZE),
+            buf: vec![0; CHUNK_SIZE],
+            filled: 0,
             current: 0,
             in_frame: 0,
             frame_size,
@@ -170,13 +173,12 @@ fn compress_frames(rx: &Receiver<Chunk>, pieces: &SyncSender<Piece>, free: &Sync
     let mut piece = Vec::with_capacity(PIECE_CAPACITY);
     for chunk in rx {
         match chunk {
-            Chunk::Data(mut data) => {
-                let mut input = InBuffer::around(&data);
-                while input.pos() < data.len() {
+            Chunk::Data(data, len) => {
+                let mut input = InBuffer::around(&data[..len]);
+                while input.pos() < len {
                     let pos = room(&mut piece, pieces, PIECE_ROOM)?;
                     encoder.run(&mut input, &mut OutBuffer::around_pos(&mut piece, pos))?;
                 }
-                data.clear();
                 let _ = free.try_send(data);
             }
             Chunk::EndFrame => {
@@ -241,11 +243,14 @@ fn write_frames<W: Write>(outputs: &[Receiver<Piece>], mut out: W) -> io::Result
 }
 
 /// The producer's end: cuts what it writes into chunks and frames for the compressing
-/// threads in turn, reusing the buffers they give back.
+/// threads in turn, reusing the buffers they give back. Files are read straight into
+/// those buffers ([`ArchiveSink::read_from`]).
 pub struct FrameWriter {
     inputs: Vec<SyncSender<Chunk>>,
     free: Receiver<Vec<u8>>,
+    /// The chunk being filled: always [`CHUNK_SIZE`] long, its first `filled` bytes taken.
     buf: Vec<u8>,
+    filled: usize,
     current: usize,
     /// Bytes of the current frame already sent.
     in_frame: u64,
@@ -255,13 +260,16 @@ pub struct FrameWriter {
 
 impl FrameWriter {
     fn send_chunk(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        if self.filled == 0 {
             return Ok(());
         }
-        let next = self.free.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK_SIZE));
+        let next = self.free.try_recv().unwrap_or_else(|_| vec![0; CHUNK_SIZE]);
         let full = std::mem::replace(&mut self.buf, next);
-        self.in_frame += full.len() as u64;
-        self.inputs[self.current].send(Chunk::Data(full)).map_err(|_| gone("compressor"))
+        let len = std::mem::take(&mut self.filled);
+        self.in_frame += len as u64;
+        self.inputs[self.current]
+            .send(Chunk::Data(full, len))
+            .map_err(|_| gone("compressor"))
     }
 
     fn end_frame(&mut self) -> io::Result<()> {
@@ -275,29 +283,50 @@ impl FrameWriter {
 
     /// Ends the stream's last frame (an empty stream still gets one frame).
     fn end(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() || self.in_frame > 0 || self.frames == 0 {
+        if self.filled > 0 || self.in_frame > 0 || self.frames == 0 {
             self.end_frame()?;
         }
         Ok(())
+    }
+
+    /// Where the next bytes go: the rest of the chunk, up to the end of the frame (never
+    /// empty: a full chunk or frame is sent as soon as it is full).
+    fn space(&mut self) -> &mut [u8] {
+        let frame_left = self.frame_size - self.in_frame - self.filled as u64;
+        let room = (CHUNK_SIZE - self.filled).min(usize::try_from(frame_left).unwrap_or(usize::MAX));
+        &mut self.buf[self.filled..self.filled + room]
+    }
+
+    /// Takes `n` more bytes written into [`Self::space`], sending the chunk or ending the
+    /// frame once full.
+    fn took(&mut self, n: usize) -> io::Result<usize> {
+        self.filled += n;
+        if self.in_frame + self.filled as u64 == self.frame_size {
+            self.end_frame()?;
+        } else if self.filled == CHUNK_SIZE {
+            self.send_chunk()?;
+        }
+        Ok(n)
     }
 }
 
 impl Write for FrameWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let frame_left = self.frame_size - self.in_frame - self.buf.len() as u64;
-        let room = (CHUNK_SIZE - self.buf.len()).min(usize::try_from(frame_left).unwrap_or(usize::MAX));
-        let n = data.len().min(room);
-        self.buf.extend_from_slice(&data[..n]);
-        if self.in_frame + self.buf.len() as u64 == self.frame_size {
-            self.end_frame()?;
-        } else if self.buf.len() == CHUNK_SIZE {
-            self.send_chunk()?;
-        }
-        Ok(n)
+        let space = self.space();
+        let n = data.len().min(space.len());
+        space[..n].copy_from_slice(&data[..n]);
+        self.took(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl ArchiveSink for FrameWriter {
+    fn read_from(&mut self, data: &mut dyn Read, _buf: &mut [u8]) -> io::Result<usize> {
+        let n = data.read(self.space())?;
+        self.took(n)
     }
 }
 
@@ -333,9 +362,15 @@ mod tests {
         let data = text(4 * frame + 12_345);
         for threads in [1, 2, 3] {
             let out = compress_in_frames(threads, frame as u64, 3, Vec::new(), |w| {
-                // Uneven writes, as a tar builder makes them.
-                for piece in data.chunks(70_001) {
-                    w.write_all(piece)?;
+                // Uneven writes, as a tar builder makes them, and reads straight into the
+                // chunks, as a file's data comes.
+                for (i, piece) in data.chunks(70_001).enumerate() {
+                    if i % 2 == 0 {
+                        w.write_all(piece)?;
+                    } else {
+                        let mut reader = piece;
+                        while w.read_from(&mut reader, &mut [])? > 0 {}
+                    }
                 }
                 Ok(())
             })

@@ -99,7 +99,7 @@ pub fn known_size(source: &Source) -> Option<u64> {
 ///
 /// # Errors
 /// [`EngineError::Source`] with a readable reason, [`EngineError::Cancelled`].
-pub fn produce<W: Write>(source: &Source, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
+pub fn produce<W: ArchiveSink>(source: &Source, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
     let result = match source {
         Source::Directory { path, include, exclude } => archive_directory(Path::new(path), include, exclude, out, ctx),
         Source::Postgres { url, password_env, format } => {
@@ -240,12 +240,48 @@ impl<R: Read> Read for ExactReader<R> {
 /// How much of a file is read (and handed to the compressor) at a time.
 const FILE_READ_SIZE: usize = 1 << 20;
 
+/// Where a producer's archive or dump goes: a writer that can also take data straight
+/// from a reader. The framed compressor's input reads into its own chunk buffers, which
+/// saves copying everything archived once more; other writers take it through `buf`.
+pub trait ArchiveSink: Write {
+    /// Reads from `data` once, into the sink; answers how many bytes it took (0: `data`
+    /// ended). `buf` is room for sinks that cannot take the data in place.
+    fn read_from(&mut self, data: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+        let n = data.read(buf)?;
+        self.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+impl<S: ArchiveSink + ?Sized> ArchiveSink for &mut S {
+    fn read_from(&mut self, data: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read_from(data, buf)
+    }
+}
+
+impl ArchiveSink for Vec<u8> {}
+impl ArchiveSink for io::PipeWriter {}
+impl<W: Write> ArchiveSink for zstd::stream::write::Encoder<'_, W> {}
+
+/// Moves everything `data` yields into `out` with [`ArchiveSink::read_from`].
+fn pour<W: ArchiveSink>(data: &mut dyn Read, out: &mut W, buf: &mut [u8]) -> io::Result<()> {
+    loop {
+        match out.read_from(data, buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Appends one regular entry whose header `h` says its size: tar writes the header (and a
 /// long-name record if `path` needs one) for an empty reader, then exactly that many bytes
 /// of `data` follow, and the zeros that pad the entry to its 512-byte block. Reads go
-/// straight into `buf`, a MiB at a time, with no `io::copy` and its 8 KiB steps between
-/// the source and the compressor. Says whether `data` ended early (the rest is zeros).
-fn append_entry<W: Write>(
+/// straight into the sink (or `buf`), a MiB at a time, with no `io::copy` and its 8 KiB
+/// steps between the source and the compressor. Says whether `data` ended early (the rest
+/// is zeros).
+fn append_entry<W: ArchiveSink>(
     b: &mut tar::Builder<W>,
     h: &mut Header,
     path: impl AsRef<Path>,
@@ -264,20 +300,19 @@ fn append_entry<W: Write>(
         remaining: size,
         short: false,
     };
-    loop {
-        match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => out.write_all(&buf[..n])?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    pour(&mut reader, out, buf)?;
     let padding = usize::try_from((512 - size % 512) % 512).unwrap_or(0);
     out.write_all(&[0u8; 512][..padding])?;
     Ok(reader.short)
 }
 
-fn archive_directory<W: Write>(root: &Path, include: &[String], exclude: &[String], out: W, ctx: &SourceContext) -> Result<W, EngineError> {
+fn archive_directory<W: ArchiveSink>(
+    root: &Path,
+    include: &[String],
+    exclude: &[String],
+    out: W,
+    ctx: &SourceContext,
+) -> Result<W, EngineError> {
     let root_meta = fs::metadata(root).map_err(|e| EngineError::Source(format!("cannot read directory {}: {e}", root.display())))?;
     if !root_meta.is_dir() {
         return Err(EngineError::Source(format!("{} is not a directory", root.display())));
@@ -371,7 +406,7 @@ fn archive_directory<W: Write>(root: &Path, include: &[String], exclude: &[Strin
 
 /// Runs a dump program without a shell, in its own process group, copying its standard
 /// output into `out`. A watchdog kills the whole group on timeout or cancel.
-fn run_command<W: Write>(
+fn run_command<W: ArchiveSink>(
     argv: &[String],
     secret: Option<(&'static str, String)>,
     timeout: Duration,
@@ -427,12 +462,13 @@ fn run_command<W: Write>(
         })
     };
     let stdout = child.stdout.take().ok_or_else(|| EngineError::Source("no stdout".into()))?;
-    let copied = io::copy(
+    let copied = pour(
         &mut CountingReader {
             inner: stdout,
             signals: ctx.signals.clone(),
         },
         &mut out,
+        &mut vec![0u8; FILE_READ_SIZE],
     );
     if copied.is_err() {
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
@@ -463,7 +499,7 @@ fn run_command<W: Write>(
     Ok(out)
 }
 
-fn archive_s3_prefix<W: Write>(bucket: &str, prefix: &str, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
+fn archive_s3_prefix<W: ArchiveSink>(bucket: &str, prefix: &str, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
     let mut b = tar::Builder::new(out);
     let mut buf = vec![0u8; FILE_READ_SIZE];
     let mut token: Option<String> = None;
@@ -661,6 +697,8 @@ pub(crate) mod tests {
 
     /// Sets the cancel signal on the first write, as a cancel arriving mid-archive would.
     struct CancelOnWrite(Arc<Signals>);
+
+    impl ArchiveSink for CancelOnWrite {}
 
     impl Write for CancelOnWrite {
         fn write(&mut self, data: &[u8]) -> io::Result<usize> {
