@@ -23,6 +23,9 @@ use crate::time;
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// How stale a key's lastUsedAt may be before a request writes it again.
+const KEY_USE_PRECISION_SECONDS: i64 = 60;
+
 /// The API as served over HTTP by every function.
 #[derive(Clone)]
 pub struct HttpApi {
@@ -153,8 +156,18 @@ impl HttpApi {
         if !key.has(permission) {
             return Err(ApiError::Forbidden(permission.as_str()));
         }
-        if let Err(e) = self.service.keys.touch_key(&hash, &time::iso(now)).await {
-            warn!(key_id = %key.id, error = %e, "could not record lastUsedAt");
+        // lastUsedAt says whether a key is still in use, so a minute's precision will do:
+        // written at most once a minute, it costs a polling client one write a minute
+        // instead of one per request.
+        let recent = key
+            .last_used_at
+            .as_deref()
+            .and_then(time::parse_iso)
+            .is_some_and(|used| (now - used).num_seconds() < KEY_USE_PRECISION_SECONDS);
+        if !recent {
+            if let Err(e) = self.service.keys.touch_key(&hash, &time::iso(now)).await {
+                warn!(key_id = %key.id, error = %e, "could not record lastUsedAt");
+            }
         }
         Ok(key)
     }
