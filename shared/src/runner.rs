@@ -84,6 +84,12 @@ fn started_epoch(execution: &Execution) -> i64 {
         .timestamp()
 }
 
+/// An execution this runner claimed, with its job when that was read beside the claim.
+struct Claimed {
+    execution: Execution,
+    job: Option<Job>,
+}
+
 /// What a task came to, before post hooks and the final write.
 struct Outcome {
     status: ExecutionStatus,
@@ -229,14 +235,18 @@ impl Runner {
     /// claimed executions concurrently, and claims again each time one ends. It returns
     /// when nothing it started is running and nothing more can be claimed (so a Lambda
     /// invocation never leaves work behind when it returns).
-    pub async fn drain(self: &Arc<Self>, hint: Option<&str>) {
+    pub async fn drain(self: &Arc<Self>, mut hint: Option<&str>) {
         let mut running = tokio::task::JoinSet::new();
         loop {
             loop {
                 match self.claim_next(hint).await {
-                    Ok(Some(execution)) => {
+                    Ok(Some(Claimed { execution, job })) => {
+                        // Claimed: no need to look for it any more.
+                        if hint == Some(execution.id.as_str()) {
+                            hint = None;
+                        }
                         let runner = self.clone();
-                        running.spawn(async move { runner.perform(execution).await });
+                        running.spawn(async move { runner.perform(execution, job).await });
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -251,7 +261,8 @@ impl Runner {
         }
     }
 
-    async fn claim_next(&self, hint: Option<&str>) -> Result<Option<Execution>, StoreError> {
+    /// Claims the oldest Pending execution that can run now (or the hinted one).
+    async fn claim_next(&self, hint: Option<&str>) -> Result<Option<Claimed>, StoreError> {
         let _one_at_a_time = self.slot_lock.lock().await;
         let max = self.stores.settings.settings().await?.max_concurrent_jobs;
         let mut candidates = self.stores.executions.oldest_pending(10).await?;
@@ -267,16 +278,23 @@ impl Runner {
             }
         }
         for c in candidates {
+            let mut job = None;
             for attempt in 0..5u64 {
                 let now = time::now();
                 let lease = now.timestamp() + i64::try_from(self.config.lease_seconds).unwrap_or(30);
-                match self
-                    .stores
-                    .executions
-                    .claim(&c.id, &self.owner, lease, max, &time::iso(now))
-                    .await?
-                {
-                    ClaimOutcome::Claimed(e) => return Ok(Some(*e)),
+                let started = time::iso(now);
+                let claim = self.stores.executions.claim(&c.id, &self.owner, lease, max, &started);
+                let outcome = if attempt == 0 && matches!(c.execution_type, ExecutionType::Backup | ExecutionType::Clone) {
+                    // The job is read beside the claim, not after it: one round trip fewer
+                    // before the run's first byte. (A failed read is retried by the run.)
+                    let (outcome, read) = tokio::join!(claim, self.stores.jobs.get_job(&c.job_id));
+                    job = read.ok().flatten();
+                    outcome?
+                } else {
+                    claim.await?
+                };
+                match outcome {
+                    ClaimOutcome::Claimed(e) => return Ok(Some(Claimed { execution: *e, job })),
                     ClaimOutcome::NoSlot => return Ok(None),
                     ClaimOutcome::NotPending => break,
                     ClaimOutcome::Contended => {
@@ -388,8 +406,11 @@ impl Runner {
         }
     }
 
-    /// The job an execution runs.
-    async fn job_of(&self, execution: &Execution) -> Result<Job, String> {
+    /// The job an execution runs: `read` when it was read with the claim.
+    async fn job_of(&self, execution: &Execution, read: Option<Job>) -> Result<Job, String> {
+        if let Some(job) = read {
+            return Ok(job);
+        }
         match self.stores.jobs.get_job(&execution.job_id).await {
             Ok(Some(j)) => Ok(j),
             Ok(None) => Err("Job was deleted before it ran".into()),
@@ -411,7 +432,7 @@ impl Runner {
 
     /// Runs one claimed execution to its end, with a heartbeat beside it.
     #[instrument(skip(self, execution), fields(execution_id = %execution.id, job_id = %execution.job_id))]
-    async fn perform(&self, execution: Execution) {
+    async fn perform(&self, execution: Execution, job: Option<Job>) {
         let state = Arc::new(RunState::new(&execution.id));
         let stop = Arc::new(Notify::new());
         let heartbeat = tokio::spawn(heartbeat(
@@ -422,9 +443,9 @@ impl Runner {
             stop.clone(),
         ));
         let completion = match execution.execution_type {
-            ExecutionType::Backup => self.backup(&execution, &state).await,
+            ExecutionType::Backup => self.backup(&execution, &state, job).await,
             ExecutionType::Restore => self.restore(&execution, &state).await,
-            ExecutionType::Clone => self.clone_job(&execution, &state).await,
+            ExecutionType::Clone => self.clone_job(&execution, &state, job).await,
             other => self.finish(
                 &execution,
                 &state,
@@ -509,9 +530,9 @@ impl Runner {
         Ok(serde_json::to_vec_pretty(&doc).unwrap_or_default())
     }
 
-    async fn backup(&self, execution: &Execution, state: &Arc<RunState>) -> Completion {
+    async fn backup(&self, execution: &Execution, state: &Arc<RunState>, job: Option<Job>) -> Completion {
         state.advance(Stage::Initializing, 2);
-        let job = match self.job_of(execution).await {
+        let job = match self.job_of(execution, job).await {
             Ok(j) => j,
             Err(message) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(message), vec![]),
         };
@@ -1034,9 +1055,9 @@ impl Runner {
 
     /// A clone: each item's source streamed straight into its target, no backup stored,
     /// with clone and clone_item hooks.
-    async fn clone_job(&self, execution: &Execution, state: &Arc<RunState>) -> Completion {
+    async fn clone_job(&self, execution: &Execution, state: &Arc<RunState>, job: Option<Job>) -> Completion {
         state.advance(Stage::Initializing, 2);
-        let job = match self.job_of(execution).await {
+        let job = match self.job_of(execution, job).await {
             Ok(j) => j,
             Err(message) => return self.finish(execution, state, ExecutionStatus::Failed, None, None, Some(message), vec![]),
         };

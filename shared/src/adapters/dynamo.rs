@@ -658,10 +658,10 @@ impl ExecutionStore for DynamoStore {
         if running >= max_running {
             return Ok(ClaimOutcome::NoSlot);
         }
-        match self.get_execution(id).await? {
-            Some(e) if e.status == ExecutionStatus::Pending && !e.cancel_requested => {}
+        let mut exec = match self.get_execution(id).await? {
+            Some(e) if e.status == ExecutionStatus::Pending && !e.cancel_requested => e,
             _ => return Ok(ClaimOutcome::NotPending),
-        }
+        };
         let take_slot = Update::builder()
             .table_name(&self.tables.control)
             .key("pk", s(SLOTS_PK))
@@ -709,10 +709,15 @@ impl ExecutionStore for DynamoStore {
                 };
             }
         }
-        let exec = self
-            .get_execution(id)
-            .await?
-            .ok_or_else(|| StoreError::Malformed(format!("claimed execution {id} vanished")))?;
+        // The row is the one read above with the transaction's changes: its condition held,
+        // so it was still Pending and not cancelled, and nothing else changes while Pending.
+        // (No read back: the run starts one round trip sooner.)
+        exec.status = ExecutionStatus::Running;
+        exec.owner = Some(owner.to_owned());
+        exec.lease_expires_at = Some(lease_expires_at);
+        exec.started_at = Some(now.to_owned());
+        exec.stage = Stage::Initializing;
+        exec.progress = 0;
         Ok(ClaimOutcome::Claimed(Box::new(exec)))
     }
 
