@@ -5,7 +5,7 @@
 #   bash bench/backup.sh [SCALE]        # SCALE 1 = about 1.1 GiB (default)
 #
 # (a) Cairn through `cairn serve` (release build): input bytes / execution duration,
-#     and the peak resident memory of the server process
+#     the peak resident memory of the server process and its CPU time per run
 # Each is run CAIRN_BENCH_RUNS times (3) on a warm page cache; the median is reported.
 # (b) tar -c | zstd -3 > /dev/null            the compute ceiling
 # (c) tar -c | zstd -3 | aws s3 cp - s3://...  what a user would script
@@ -117,8 +117,12 @@ api() { curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/j
 dest=$(api -X POST http://127.0.0.1:3999/api/destinations -d '{"name":"bench","bucket":"bench","prefix":"cairn"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
 job=$(api -X POST http://127.0.0.1:3999/api/jobs -d "{\"name\":\"bench\",\"items\":[{\"name\":\"data\",\"source\":{\"kind\":\"directory\",\"path\":\"$data\",\"exclude\":[\".complete-*\"]}}],\"destinations\":[\"$dest\"],\"compression\":{\"algorithm\":\"zstd\",\"level\":3}}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
 a_all=()
+cpu_all=()
+ticks() { awk '{print $14 + $15}' "/proc/$serve_pid/stat"; }
+hz=$(getconf CLK_TCK)
 for _ in $(seq 1 "$runs"); do
     warm
+    t0=$(ticks)
     # The trigger's answer and the polls are read with bash alone (no process to start on
     # the cores the run is using); jq reads the finished execution once.
     resp=$(api -X POST "http://127.0.0.1:3999/api/jobs/$job/run")
@@ -132,6 +136,7 @@ for _ in $(seq 1 "$runs"); do
     status=$(echo "$body" | jq -r .data.status)
     [ "$status" = Success ] || { echo "cairn backup ended $status: $body"; exit 1; }
     a_all+=("$(echo "$body" | jq -r '.data.duration / 1000')")
+    cpu_all+=("$(python3 -c "print(f'{($(ticks) - $t0) / $hz:.2f}')")")
     stored=$(echo "$body" | jq -r .data.size)
 done
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$serve_pid/status")
@@ -148,3 +153,4 @@ printf '%-44s %8s MB/s  %6.1f s\n' "(d) restic backup" "$d" "$d_secs"
 echo "ratios: a/b $(python3 -c "print(f'{$a/$b:.2f}')")  a/c $(python3 -c "print(f'{$a/$c:.2f}')")  a/d $(python3 -c "print(f'{$a/$d:.2f}')")"
 echo "stored by cairn: $stored bytes (ratio $(python3 -c "print(f'{$stored/$input_bytes:.3f}')"))"
 echo "peak memory of cairn serve (VmHWM): $((peak_kib / 1024)) MiB"
+echo "CPU time of cairn serve per (a) run, user + system (s): ${cpu_all[*]}"

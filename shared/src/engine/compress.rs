@@ -203,10 +203,11 @@ fn compress_frames(rx: &Receiver<Chunk>, pieces: &SyncSender<Piece>, free: &Sync
 /// zstd 1.5.7 looks for a better place to end each full 128 KiB block (its block
 /// pre-splitter; the zstd 1.5.4 of Debian's CLI has none). At the double-fast levels (3,
 /// the default, and 4) that cost 5-7% of the compressor's CPU on the benchmark's 1.1 GB
-/// tar and saved nothing: with blocks of 127 KiB it stored 585,026,880 bytes in 1.07-1.13
-/// CPU-s, with the splitter 585,168,446 in 1.14-1.18 (level 3, one thread). Through
-/// `bench/backup.sh`'s (a), Cairn used 1.89-1.98 CPU-s per run against 1.93-2.08. zstd
-/// only pre-splits full-size blocks, so blocks a KiB shorter skip it. At levels 1-2 it is
+/// tar and saved nothing: compressed by hand at level 3 on one thread, blocks of 127 KiB
+/// gave 585,026,880 bytes in 1.07-1.13 CPU-s, the splitter 585,168,446 in 1.14-1.18; the
+/// whole object `bench/backup.sh` stores went from 586,083,284 to 586,070,651 bytes, and
+/// `cairn serve`'s CPU per run (which the script prints) down by about 4%. zstd only
+/// pre-splits full-size blocks, so blocks a KiB shorter skip it. At levels 1-2 it is
 /// cheap, and from 5 on it earns its cost in ratio, so those keep it.
 fn max_block_size(level: i32) -> Option<u32> {
     matches!(level, 3 | 4).then_some(127 << 10)
