@@ -1173,11 +1173,7 @@ impl Runner {
             .send()
             .await
             .map_err(crate::adapters::sdk_error_text)?;
-        Ok(crate::engine::verify::BodyReader {
-            body: got.body,
-            pending: bytes::Bytes::new(),
-            runtime: tokio::runtime::Handle::current(),
-        })
+        Ok(crate::engine::verify::BodyReader::new(got.body, tokio::runtime::Handle::current()))
     }
 
     /// The enabled hooks that apply to `job`, by name; none when the job disables hooks.

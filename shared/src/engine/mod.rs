@@ -7,8 +7,8 @@
 //! - [`sink`]: the `Write` end: hashing, counting and cutting the compressed stream into parts.
 //! - [`sources`]: the producers (directory, dump commands, S3 prefix, config), run on a
 //!   blocking thread.
-//! - [`compress`]: zstd between the producer and the sink, on a thread of its own or on
-//!   zstd's worker threads, by the number of cores.
+//! - [`compress`]: zstd between the producer and the sink: frames compressed side by side by
+//!   one thread per core (one thread on one core), or zstd's worker threads above level 9.
 //! - [`upload`]: the multipart uploader, its retries, abort on failure, and verification.
 //! - [`manifest`]: the `manifest.json` written last.
 //! - [`retention`]: which backups a retention policy keeps.

@@ -16,7 +16,7 @@ use crate::model::RestoreTarget;
 pub(super) struct Tee<R> {
     inner: R,
     sha: Sha256,
-    pub(super) bytes: u64,
+    bytes: u64,
 }
 
 impl<R> Tee<R> {
@@ -28,9 +28,9 @@ impl<R> Tee<R> {
         }
     }
 
-    /// The SHA-256 (hex) of what was read.
-    pub(super) fn sha256(self) -> String {
-        hex::encode(self.sha.finalize())
+    /// The SHA-256 (hex) and the size of what was read.
+    pub(super) fn finish(self) -> (String, u64) {
+        (hex::encode(self.sha.finalize()), self.bytes)
     }
 }
 
@@ -171,8 +171,7 @@ pub fn verify_before_apply(
         }
     }
     io::copy(&mut tee, &mut io::sink()).map_err(|e| e.to_string())?;
-    let bytes = tee.bytes;
-    let sha = tee.sha256();
+    let (sha, bytes) = tee.finish();
     if sha != item.sha256 {
         return Err(format!("SHA-256 {sha} differs from the manifest's {}", item.sha256));
     }

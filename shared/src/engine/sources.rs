@@ -540,11 +540,7 @@ fn archive_s3_prefix<W: ArchiveSink>(bucket: &str, prefix: &str, out: W, ctx: &S
             h.set_mode(0o644);
             h.set_mtime(obj.last_modified().map_or(0, |t| u64::try_from(t.secs()).unwrap_or(0)));
             h.set_entry_type(EntryType::Regular);
-            let body = BodyReader {
-                body: got.body,
-                pending: bytes::Bytes::new(),
-                runtime: ctx.runtime.clone(),
-            };
+            let body = BodyReader::new(got.body, ctx.runtime.clone());
             if append_entry(&mut b, &mut h, name, body, &mut buf, &ctx.signals)? {
                 ctx.problem(format!("s3://{bucket}/{key} ended early; the archived copy is padded"));
             }

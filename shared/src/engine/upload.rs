@@ -322,14 +322,9 @@ async fn reread(t: &Target) -> Result<(String, u64), String> {
         .map_err(crate::adapters::sdk_error_text)?;
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        let mut tee = super::restore::Tee::new(super::verify::BodyReader {
-            body: got.body,
-            pending: bytes::Bytes::new(),
-            runtime,
-        });
+        let mut tee = super::restore::Tee::new(super::verify::BodyReader::new(got.body, runtime));
         std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| format!("re-reading failed: {e}"))?;
-        let bytes = tee.bytes;
-        Ok((tee.sha256(), bytes))
+        Ok(tee.finish())
     })
     .await
     .map_err(|e| format!("re-reading failed: {e}"))?

@@ -109,11 +109,7 @@ fn check_stream(
     is_tar: bool,
     encrypted: bool,
 ) -> Result<StreamCheck, String> {
-    let mut tee = super::restore::Tee::new(BodyReader {
-        body,
-        pending: bytes::Bytes::new(),
-        runtime,
-    });
+    let mut tee = super::restore::Tee::new(BodyReader::new(body, runtime));
     let mut entries = Vec::new();
     if !encrypted {
         let decoder = zstd::stream::read::Decoder::new(&mut tee).map_err(|e| e.to_string())?;
@@ -132,15 +128,25 @@ fn check_stream(
     }
     // Read whatever the decoder did not need (trailing bytes still count for the checksum).
     std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| e.to_string())?;
-    let bytes = tee.bytes;
-    Ok((tee.sha256(), bytes, entries))
+    let (sha, bytes) = tee.finish();
+    Ok((sha, bytes, entries))
 }
 
 /// Blocking `Read` over an S3 body.
 pub struct BodyReader {
-    pub body: aws_sdk_s3::primitives::ByteStream,
-    pub pending: bytes::Bytes,
-    pub runtime: tokio::runtime::Handle,
+    body: aws_sdk_s3::primitives::ByteStream,
+    pending: bytes::Bytes,
+    runtime: tokio::runtime::Handle,
+}
+
+impl BodyReader {
+    pub fn new(body: aws_sdk_s3::primitives::ByteStream, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            body,
+            pending: bytes::Bytes::new(),
+            runtime,
+        }
+    }
 }
 
 impl Read for BodyReader {
