@@ -2,7 +2,8 @@
 # Runs every test of the project on a fresh machine:
 #   1. installs what tests need (scripts/install-test-deps.sh, idempotent),
 #   2. brings up the local S3/DynamoDB endpoint (localstack/start.sh) unless one answers,
-#   3. lints template.yaml with cfn-lint,
+#   3. checks the library's shape (scripts/check-architecture.py) and lints template.yaml
+#      with cfn-lint,
 #   4. builds the binaries and runs `cargo test --workspace` (unit tests and the
 #      integration tests that drive the real binaries over HTTP),
 #   5. builds every function for Lambda (arm64) and checks each has its bootstrap
@@ -23,6 +24,9 @@ cleanup() {
     if [ "$started_endpoint" = 1 ]; then bash localstack/stop.sh || true; fi
 }
 trap cleanup EXIT
+
+echo "== architecture (function and file lengths, layer imports, SDK confinement)"
+python3 scripts/check-architecture.py
 
 echo "== cfn-lint template.yaml"
 .tools/venv/bin/cfn-lint template.yaml

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_shared::api::http::MAX_BODY_BYTES;
-use cairn_shared::api::routes::{resolve, Function};
+use cairn_shared::http::routes::{resolve, Function};
+use cairn_shared::http::MAX_BODY_BYTES;
 use cairn_shared::wiring::App;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;

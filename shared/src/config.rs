@@ -36,8 +36,8 @@ pub struct Config {
 
 impl Config {
     /// Where hooks may live and which interpreters may run them.
-    pub fn hook_rules(&self) -> crate::model::HookRules {
-        crate::model::HookRules {
+    pub fn hook_rules(&self) -> crate::domain::HookRules {
+        crate::domain::HookRules {
             hooks_dir: self.hooks_dir.clone(),
             interpreters: self.hook_interpreters.clone(),
         }

@@ -7,14 +7,19 @@
 
 use std::sync::Arc;
 
-use crate::adapters::dispatch::LambdaDispatcher;
+use crate::adapters::aws::ApiClients;
+use crate::adapters::lambda::LambdaDispatcher;
 use crate::adapters::tables::TableNames;
 use crate::adapters::{AwsClients, DynamoStore};
-use crate::api::{CairnService, HttpApi};
 use crate::config::Config;
-use crate::error::StoreError;
+use crate::error::{ObjectStoreError, StoreError};
+use crate::http::HttpApi;
+use crate::ports::{
+    Dispatcher, ObjectBody, ObjectInfo, ObjectPage, ObjectStore, ObjectStores, OpenUpload, PartUpload, StoreLocation, UploadOptions,
+    UploadedPart,
+};
 use crate::runner::{InProcessDispatcher, Runner, RunnerStores};
-use crate::store::{BackupReader, Dispatcher};
+use crate::services::CairnService;
 
 /// Everything a Cairn process needs, built once at start-up.
 #[derive(Clone)]
@@ -22,6 +27,7 @@ pub struct App {
     pub config: Config,
     pub clients: AwsClients,
     pub store: Arc<DynamoStore>,
+    pub objects: Arc<dyn ObjectStores>,
     pub runner: Arc<Runner>,
     pub service: CairnService,
     pub http: HttpApi,
@@ -39,7 +45,7 @@ impl App {
     /// otherwise.
     pub async fn build(config: Config) -> Self {
         let clients = AwsClients::load().await;
-        let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), TableNames::new(&config.table_prefix)));
+        let store = Arc::new(dynamo_store(&clients.dynamodb, &config));
         let stores = RunnerStores {
             jobs: store.clone(),
             destinations: store.clone(),
@@ -48,20 +54,19 @@ impl App {
             settings: store.clone(),
             hooks: store.clone(),
         };
-        let runner = Arc::new(Runner::new(stores, clients.clone(), config.clone()));
+        let objects: Arc<dyn ObjectStores> = Arc::new(clients.object_stores());
+        let runner = Arc::new(Runner::new(stores, objects.clone(), config.clone()));
         let dispatcher: Arc<dyn Dispatcher> = match &config.runner_function {
             Some(name) => Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())),
             None => Arc::new(InProcessDispatcher { runner: runner.clone() }),
         };
-        let backups = Arc::new(crate::adapters::s3::S3BackupReader {
-            client: clients.s3.clone(),
-        });
-        let service = service(&config, &store, dispatcher, backups);
+        let service = service(&config, &store, dispatcher, objects.clone());
         let http = HttpApi::new(service.clone(), store.clone(), &config);
         Self {
             config,
             clients,
             store,
+            objects,
             runner,
             service,
             http,
@@ -69,7 +74,13 @@ impl App {
     }
 }
 
-fn service(config: &Config, store: &Arc<DynamoStore>, dispatcher: Arc<dyn Dispatcher>, backups: Arc<dyn BackupReader>) -> CairnService {
+/// The DynamoDB store, with slot writes serialized (see
+/// [`DynamoStore::serialize_slot_writes`]).
+fn dynamo_store(clients_dynamodb: &crate::adapters::aws::DynamoClient, config: &Config) -> DynamoStore {
+    DynamoStore::new(clients_dynamodb.clone(), TableNames::new(&config.table_prefix)).serialize_slot_writes()
+}
+
+fn service(config: &Config, store: &Arc<DynamoStore>, dispatcher: Arc<dyn Dispatcher>, objects: Arc<dyn ObjectStores>) -> CairnService {
     CairnService {
         jobs: store.clone(),
         destinations: store.clone(),
@@ -79,7 +90,7 @@ fn service(config: &Config, store: &Arc<DynamoStore>, dispatcher: Arc<dyn Dispat
         hooks: store.clone(),
         dispatcher,
         hook_rules: config.hook_rules(),
-        backups,
+        objects,
         download_max_seconds: config.download_max_seconds,
     }
 }
@@ -102,13 +113,10 @@ impl std::fmt::Debug for ApiApp {
 
 impl ApiApp {
     pub async fn build(config: Config) -> Self {
-        let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        let store = Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk_config),
-            TableNames::new(&config.table_prefix),
-        ));
+        let clients = ApiClients::load().await;
+        let store = Arc::new(dynamo_store(&clients.dynamodb, &config));
         let dispatcher: Arc<dyn Dispatcher> = match &config.runner_function {
-            Some(name) => Arc::new(LambdaDispatcher::new(aws_sdk_lambda::Client::new(&sdk_config), name.clone())),
+            Some(name) => Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())),
             None => Arc::new(NotServedHere),
         };
         let service = service(&config, &store, dispatcher, Arc::new(NotServedHere));
@@ -133,12 +141,54 @@ impl Dispatcher for NotServedHere {
     }
 }
 
-#[async_trait::async_trait]
-impl BackupReader for NotServedHere {
-    async fn manifest(&self, _bucket: &str, _folder: &str) -> Result<crate::engine::manifest::Manifest, String> {
-        Err("backups are read by the manage function".into())
+impl ObjectStores for NotServedHere {
+    fn at(&self, _location: &StoreLocation) -> Arc<dyn ObjectStore> {
+        Arc::new(NotServedHere)
     }
-    async fn presign_get(&self, _bucket: &str, _key: &str, _seconds: u64) -> Result<String, String> {
-        Err("download URLs are made by the manage function".into())
+}
+
+fn not_served() -> ObjectStoreError {
+    ObjectStoreError::Failed {
+        operation: "read",
+        location: "backups".into(),
+        message: "backups are read by the manage function and the runner".into(),
+    }
+}
+
+/// Every call fails: the request-only functions link no S3 client.
+#[async_trait::async_trait]
+impl ObjectStore for NotServedHere {
+    async fn get(&self, _: &str, _: &str, _: Option<(u64, u64)>) -> Result<ObjectBody, ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn put(&self, _: &str, _: &str, _: bytes::Bytes, _: &str) -> Result<(), ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn head(&self, _: &str, _: &str) -> Result<ObjectInfo, ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn list(&self, _: &str, _: &str, _: Option<String>) -> Result<ObjectPage, ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn delete_prefix(&self, _: &str, _: &str) -> Result<(), ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn presign_get(&self, _: &str, _: &str, _: u64) -> Result<String, ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn create_multipart(&self, _: &str, _: &str, _: &UploadOptions) -> Result<String, ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn upload_part(&self, _: &str, _: &str, _: &str, _: PartUpload) -> Result<UploadedPart, ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn complete_multipart(&self, _: &str, _: &str, _: &str, _: Vec<UploadedPart>, _: Option<&str>) -> Result<(), ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn abort_multipart(&self, _: &str, _: &str, _: &str) -> Result<(), ObjectStoreError> {
+        Err(not_served())
+    }
+    async fn open_uploads(&self, _: &str, _: &str) -> Result<Vec<OpenUpload>, ObjectStoreError> {
+        Err(not_served())
     }
 }

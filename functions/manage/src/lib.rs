@@ -3,7 +3,7 @@
 //! The handler only translates: API Gateway event in, one call of the shared HTTP API,
 //! response out.
 
-use cairn_shared::api::{ApiRequest, Function, HttpApi};
+use cairn_shared::http::{ApiRequest, Function, HttpApi};
 use lambda_http::{Body, Error, Request, Response};
 
 /// Serves one API Gateway (HTTP API) request.

@@ -3,7 +3,7 @@
 //!
 //! The handlers only translate: event in, one call of the shared API, response out.
 
-use cairn_shared::api::{eventbridge, ApiRequest, Function, HttpApi};
+use cairn_shared::http::{eventbridge, ApiRequest, Function, HttpApi};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use cairn_shared::api::CairnService;
 use cairn_shared::runner::{Runner, RunnerEvent};
+use cairn_shared::services::CairnService;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{json, Value};
 

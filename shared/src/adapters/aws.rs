@@ -2,6 +2,9 @@
 
 use aws_config::BehaviorVersion;
 
+/// The DynamoDB client type, for the wiring.
+pub type DynamoClient = aws_sdk_dynamodb::Client;
+
 /// The SDK clients every part of Cairn uses.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
@@ -30,18 +33,26 @@ impl AwsClients {
         }
     }
 
-    /// An S3 client for a destination with its own endpoint or region.
-    pub fn s3_for(&self, endpoint: Option<&str>, region: Option<&str>) -> aws_sdk_s3::Client {
-        if endpoint.is_none() && region.is_none() {
-            return self.s3.clone();
+    /// The object stores: the default S3 client, or one per destination endpoint.
+    pub fn object_stores(&self) -> super::s3::S3Stores {
+        super::s3::S3Stores::new(self.s3.clone(), self.sdk_config.clone())
+    }
+}
+
+/// The clients of the request-only functions (run, poll, list): DynamoDB and, to
+/// dispatch, Lambda; never S3, so its SDK is not linked into them.
+#[derive(Debug, Clone)]
+pub struct ApiClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl ApiClients {
+    pub async fn load() -> Self {
+        let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config),
+            lambda: aws_sdk_lambda::Client::new(&sdk_config),
         }
-        let mut b = aws_sdk_s3::config::Builder::from(&self.sdk_config);
-        if let Some(e) = endpoint {
-            b = b.endpoint_url(e).force_path_style(true);
-        }
-        if let Some(r) = region {
-            b = b.region(aws_sdk_s3::config::Region::new(r.to_owned()));
-        }
-        aws_sdk_s3::Client::from_conf(b.build())
     }
 }

@@ -1,8 +1,15 @@
-//! Implementations of [`crate::store`]'s traits on AWS, and the AWS set-up.
+//! The ports on AWS, and the AWS set-up: the only place AWS SDK types appear.
+//!
+//! # Layout
+//! - [`aws`]: the SDK clients, loaded once per process.
+//! - [`dynamo`]: the state stores on DynamoDB, by table family.
+//! - [`s3`]: the object store on S3 (and S3-compatible stores).
+//! - [`lambda`]: dispatch to the runner function.
+//! - [`tables`]: the table definitions `cairn init` and template.yaml share.
 
 pub mod aws;
-pub mod dispatch;
 pub mod dynamo;
+pub mod lambda;
 pub mod s3;
 pub mod tables;
 

@@ -261,8 +261,8 @@ async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<()
 ///
 /// # Errors
 /// Any S3 failure other than "already owned by you".
-pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, StoreError> {
-    let s3err = |operation, e: String| StoreError::S3 { operation, message: e };
+pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, crate::error::ObjectStoreError> {
+    let s3err = |operation, e: String| crate::error::ObjectStoreError::failed(operation, bucket, "", e);
     if client.head_bucket().bucket(bucket).send().await.is_ok() {
         return Ok(false);
     }

@@ -22,7 +22,7 @@ use zstd::stream::raw::{CParameter, InBuffer, Operation, OutBuffer};
 
 use super::sources::{produce, ArchiveSink, SourceContext};
 use super::EngineError;
-use crate::model::Source;
+use crate::domain::Source;
 
 /// Size of the chunks the producer hands to a compressing thread, and of the pieces of
 /// compressed output those hand to the writer.
@@ -446,11 +446,11 @@ mod tests {
     fn a_failing_producer_fails_the_stream() {
         let result = compress_in_frames(2, CHUNK_SIZE as u64, 3, Vec::new(), |w| {
             w.write_all(&text(3 * CHUNK_SIZE))?;
-            Err(EngineError::Source("the dump failed".into()))
+            Err(EngineError::SourceFailed("the dump failed".into()))
         });
         assert_eq!(
             result.unwrap_err().to_string(),
-            EngineError::Source("the dump failed".into()).to_string()
+            EngineError::SourceFailed("the dump failed".into()).to_string()
         );
     }
 

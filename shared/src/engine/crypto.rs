@@ -6,16 +6,11 @@ use std::io::{Read, Write};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::model::Decryption;
+use crate::domain::Decryption;
+use crate::error::EngineError;
 
-/// Parsed recipients (age X25519 public keys, `age1...`).
-///
-/// # Errors
-/// Names the recipient that does not parse.
-pub fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>, String> {
-    list.iter()
-        .map(|r| age::x25519::Recipient::from_str(r.trim()).map_err(|e| format!("'{r}' is not an age recipient: {e}")))
-        .collect()
+fn crypto(message: impl Into<String>) -> EngineError {
+    EngineError::Crypto(message.into())
 }
 
 /// The identities a restore decrypts with, read on the runner.
@@ -26,15 +21,15 @@ pub type Identities = Arc<Vec<age::x25519::Identity>>;
 /// # Errors
 /// When the file or variable is missing or holds no identity; the message never
 /// contains key material.
-pub fn identity_for(d: Option<&Decryption>) -> Result<Option<Identities>, String> {
+pub fn identity_for(d: Option<&Decryption>) -> Result<Option<Identities>, EngineError> {
     let Some(d) = d else { return Ok(None) };
     let (text, origin) = match (&d.identity_file, &d.identity_env) {
         (Some(f), _) => (
-            std::fs::read_to_string(f).map_err(|e| format!("cannot read identity file {f}: {e}"))?,
+            std::fs::read_to_string(f).map_err(|e| crypto(format!("cannot read identity file {f}: {e}")))?,
             format!("file {f}"),
         ),
         (None, Some(v)) => (
-            std::env::var(v).map_err(|_| format!("environment variable {v} (identityEnv) is not set on the runner"))?,
+            std::env::var(v).map_err(|_| crypto(format!("environment variable {v} (identityEnv) is not set on the runner")))?,
             format!("variable {v}"),
         ),
         (None, None) => return Ok(None),
@@ -46,7 +41,7 @@ pub fn identity_for(d: Option<&Decryption>) -> Result<Option<Identities>, String
         .filter_map(|l| age::x25519::Identity::from_str(l).ok())
         .collect();
     if ids.is_empty() {
-        return Err(format!("{origin} holds no age identity (AGE-SECRET-KEY-...)"));
+        return Err(crypto(format!("{origin} holds no age identity (AGE-SECRET-KEY-...)")));
     }
     Ok(Some(Arc::new(ids)))
 }
@@ -55,15 +50,15 @@ pub fn identity_for(d: Option<&Decryption>) -> Result<Option<Identities>, String
 ///
 /// # Errors
 /// An encrypted item without a matching identity.
-pub fn decrypting<'a>(r: Box<dyn Read + 'a>, encrypted: bool, identities: Option<&Identities>) -> Result<Box<dyn Read + 'a>, String> {
+pub fn decrypting<'a>(r: Box<dyn Read + 'a>, encrypted: bool, identities: Option<&Identities>) -> Result<Box<dyn Read + 'a>, EngineError> {
     if !encrypted {
         return Ok(r);
     }
-    let ids = identities.ok_or("the item is encrypted and no identity was given")?;
-    let decryptor = age::Decryptor::new(r).map_err(|e| format!("not an age stream: {e}"))?;
+    let ids = identities.ok_or_else(|| crypto("the item is encrypted and no identity was given"))?;
+    let decryptor = age::Decryptor::new(r).map_err(|e| crypto(format!("not an age stream: {e}")))?;
     let reader = decryptor
         .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
-        .map_err(|e| format!("cannot decrypt: {e}"))?;
+        .map_err(|e| crypto(format!("cannot decrypt: {e}")))?;
     Ok(Box::new(reader))
 }
 
@@ -71,9 +66,10 @@ pub fn decrypting<'a>(r: Box<dyn Read + 'a>, encrypted: bool, identities: Option
 ///
 /// # Errors
 /// An empty recipient list.
-pub fn encrypting<W: Write>(w: W, recipients: &[age::x25519::Recipient]) -> Result<age::stream::StreamWriter<W>, String> {
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| e.to_string())?;
-    encryptor.wrap_output(w).map_err(|e| e.to_string())
+pub fn encrypting<W: Write>(w: W, recipients: &[age::x25519::Recipient]) -> Result<age::stream::StreamWriter<W>, EngineError> {
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient)).map_err(|e| crypto(e.to_string()))?;
+    Ok(encryptor.wrap_output(w)?)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The streaming backup engine: a source is read once, archived (tar, for trees) or taken
 //! as a stream (dumps), compressed with zstd, hashed with SHA-256 and cut into parts that
-//! are uploaded to every destination as S3 multipart uploads. Memory is bounded by a few
+//! are uploaded to every destination as multipart uploads. Memory is bounded by a few
 //! part buffers whatever the size of the backup.
 //!
 //! # Layout
@@ -10,40 +10,27 @@
 //! - [`compress`]: zstd between the producer and the sink: frames compressed side by side by
 //!   one thread per core (one thread on one core), or zstd's worker threads above level 9.
 //! - [`upload`]: the multipart uploader, its retries, abort on failure, and verification.
-//! - [`manifest`]: the `manifest.json` written last.
-//! - [`retention`]: which backups a retention policy keeps.
-//! - [`verify`]: re-reading a backup and checking every checksum.
-//! - [`restore`]: checking an object before anything is written, then applying it.
+//! - [`io`]: the readers the stages share (counting, exact-size, hashing, object bodies).
+//! - [`crypto`]: age encryption while streaming, decryption on restore.
+//! - [`verify`]: reading a manifest, re-reading a backup and checking every checksum.
+//! - [`restore`]: checking an object before anything is written, then applying it to a
+//!   directory, a database or an S3 prefix.
+//!
+//! Every byte goes through [`crate::ports::ObjectStore`]: the engine links no SDK.
 
 pub mod compress;
 pub mod crypto;
-pub mod manifest;
+pub mod io;
 pub mod restore;
-pub mod retention;
 pub mod sink;
 pub mod sources;
 pub mod upload;
 pub mod verify;
 
+pub use crate::error::EngineError;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-
-use thiserror::Error;
-
-/// Why an item's backup failed.
-#[derive(Debug, Error)]
-pub enum EngineError {
-    #[error("{0}")]
-    Source(String),
-    #[error("cancelled")]
-    Cancelled,
-    #[error("upload to s3://{bucket}/{key} failed: {message}")]
-    Upload { bucket: String, key: String, message: String },
-    #[error("verification of s3://{bucket}/{key} failed: {message}")]
-    Verify { bucket: String, key: String, message: String },
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// Shared between the producer thread, the uploader and the heartbeat.
 #[derive(Debug, Default)]

@@ -1,7 +1,6 @@
 //! The end of the pipeline that the compressor writes into.
 
 use std::io::{self, Write};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -215,26 +214,10 @@ impl Hasher {
     }
 }
 
-/// Counts bytes read from a source into [`Signals::input_bytes`].
-#[derive(Debug)]
-pub struct CountingReader<R> {
-    pub inner: R,
-    pub signals: Arc<Signals>,
-}
-
-impl<R: io::Read> io::Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.signals.cancelled() {
-            return Err(Signals::cancelled_error());
-        }
-        let n = self.inner.read(buf)?;
-        self.signals.input_bytes.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
 
     #[test]

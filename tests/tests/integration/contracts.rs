@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use cairn_shared::adapters::tables::definitions;
-use cairn_shared::api::routes::{Function, ROUTES};
+use cairn_shared::http::routes::{Function, ROUTES};
 use serde_yaml_ng::Value as Yaml;
 
 use crate::helpers::{project_root, TestApp};

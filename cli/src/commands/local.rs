@@ -1,0 +1,144 @@
+//! Local use: `cairn init`, `cairn serve` and `cairn dev`, and the timers that stand in
+//! for template.yaml's EventBridge rules.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use cairn_shared::adapters::tables;
+use cairn_shared::domain::Permission;
+use cairn_shared::wiring::App;
+use serde_json::json;
+
+use super::service_err;
+use crate::output::Output;
+
+/// Creates the tables and the default bucket, idempotently.
+pub async fn init(app: &App, out: Output) -> anyhow::Result<()> {
+    let created = tables::create_tables(&app.clients.dynamodb, &app.config.table_prefix).await?;
+    let bucket_created = tables::create_bucket(&app.clients.s3, &app.config.bucket).await?;
+    let v = json!({"tablesCreated": created, "bucket": app.config.bucket, "bucketCreated": bucket_created, "tablePrefix": app.config.table_prefix});
+    out.emit(&v, || {
+        format!(
+            "tables ready (prefix '{}', {} created); bucket '{}' ready",
+            app.config.table_prefix,
+            created.len(),
+            app.config.bucket
+        )
+    });
+    Ok(())
+}
+
+/// Serves the whole API on `host:port`, with the runner in-process.
+pub async fn serve(app: App, host: &str, port: u16) -> anyhow::Result<()> {
+    let app = Arc::new(app);
+    let listener = bind(host, port).await?;
+    start_background_timers(&app);
+    crate::serve::serve(app, listener).await
+}
+
+/// The local endpoint (started if nothing answers), tables, bucket, an admin key, and
+/// the API on 127.0.0.1.
+pub async fn dev(app: App, port: u16) -> anyhow::Result<()> {
+    tables::create_tables(&app.clients.dynamodb, &app.config.table_prefix).await?;
+    tables::create_bucket(&app.clients.s3, &app.config.bucket).await?;
+    let key = app
+        .service
+        .create_key("dev admin".into(), Permission::ALL.to_vec(), None)
+        .await
+        .map_err(service_err)?;
+    let listener = bind("127.0.0.1", port).await?;
+    eprintln!(
+        "Cairn dev server on http://127.0.0.1:{port} (AWS endpoint {})",
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
+    );
+    eprintln!("Admin key (all permissions), shown once:");
+    println!("{}", key.secret);
+    let app = Arc::new(app);
+    start_background_timers(&app);
+    crate::serve::serve(app, listener).await
+}
+
+/// Points the SDK at the local endpoint unless told otherwise. Called before any thread
+/// exists.
+pub fn dev_environment() {
+    let defaults = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+    ];
+    for (k, v) in defaults {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+}
+
+async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port} (is another server running there?)"))
+}
+
+/// Under `cairn serve`, the EventBridge rules of template.yaml are timers: the sweep
+/// (`CAIRN_SWEEP_SECONDS`, default 60) and the schedule tick (`CAIRN_TICK_SECONDS`,
+/// default 60).
+fn start_background_timers(app: &Arc<App>) {
+    let seconds = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .unwrap_or(60)
+    };
+    let runner = app.runner.clone();
+    let every = std::time::Duration::from_secs(seconds("CAIRN_SWEEP_SECONDS"));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            runner.sweep().await;
+        }
+    });
+    let service = app.service.clone();
+    let every = std::time::Duration::from_secs(seconds("CAIRN_TICK_SECONDS"));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = service.schedule_tick(cairn_shared::time::now()).await {
+                tracing::error!(error = %e, "schedule tick failed");
+            }
+        }
+    });
+}
+
+/// Starts the project's local endpoint (localstack/start.sh) when nothing answers on
+/// AWS_ENDPOINT_URL.
+pub fn ensure_local_endpoint() -> anyhow::Result<()> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    let hostport = endpoint
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    if std::net::TcpStream::connect(hostport).is_ok() {
+        return Ok(());
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../localstack/start.sh");
+    if !script.exists() {
+        bail!(
+            "nothing answers on {endpoint} and {} is missing; start an S3/DynamoDB endpoint there",
+            script.display()
+        );
+    }
+    eprintln!("starting the local AWS endpoint with {}", script.display());
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .env("CAIRN_SKIP_INIT", "1")
+        .status()?;
+    if !status.success() {
+        bail!("{} failed ({status})", script.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! S3 destinations backups are written to.
+
+use serde::{Deserialize, Serialize};
+
+use super::validate::{check_name, FieldError};
+
+const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "GLACIER_IR",
+    "DEEP_ARCHIVE",
+    "REDUCED_REDUNDANCY",
+];
+
+/// Which object store: the default one (the SDK's configuration), or a destination's own
+/// endpoint and region.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct StoreLocation {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Splits a backup path `s3://bucket/folder/` into bucket and folder (no trailing slash).
+pub fn split_backup_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("s3://")?;
+    let (bucket, folder) = rest.split_once('/')?;
+    Some((bucket, folder.trim_end_matches('/')))
+}
+
+/// What a client sends to create a destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DestinationSpec {
+    pub name: String,
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+}
+
+/// A stored destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Destination {
+    pub id: String,
+    pub name: String,
+    pub bucket: String,
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    pub created_at: String,
+}
+
+impl Destination {
+    /// A destination from a validated spec; the prefix is normalised without slashes at its ends.
+    pub fn from_spec(id: String, spec: DestinationSpec, now: &str) -> Self {
+        Self {
+            id,
+            name: spec.name,
+            bucket: spec.bucket,
+            prefix: spec.prefix.trim_matches('/').to_owned(),
+            endpoint: spec.endpoint,
+            region: spec.region,
+            storage_class: spec.storage_class,
+            created_at: now.to_owned(),
+        }
+    }
+
+    /// Where the destination's store is.
+    pub fn location(&self) -> StoreLocation {
+        StoreLocation {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+        }
+    }
+
+    /// The `s3://bucket/<prefix>/<jobId>/<executionId>/` folder of an execution's backup.
+    pub fn backup_path(&self, job_id: &str, execution_id: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.object_key(job_id, execution_id, ""))
+    }
+
+    /// The object key of `file` for an execution: `<prefix>/<jobId>/<executionId>/<file>`.
+    pub fn object_key(&self, job_id: &str, execution_id: &str, file: &str) -> String {
+        if self.prefix.is_empty() {
+            format!("{job_id}/{execution_id}/{file}")
+        } else {
+            format!("{}/{job_id}/{execution_id}/{file}", self.prefix)
+        }
+    }
+}
+
+impl DestinationSpec {
+    /// # Errors
+    /// The first invalid field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_name("name", &self.name)?;
+        check_bucket("bucket", &self.bucket)?;
+        if self.prefix.split('/').any(|seg| seg == "..") || self.prefix.len() > 512 {
+            return Err(FieldError::new(
+                "prefix",
+                "must not contain '..' segments and be at most 512 characters",
+            ));
+        }
+        if let Some(e) = &self.endpoint {
+            if !(e.starts_with("https://") || e.starts_with("http://")) {
+                return Err(FieldError::new("endpoint", "must be an http(s) URL"));
+            }
+        }
+        if let Some(sc) = &self.storage_class {
+            if !STORAGE_CLASSES.contains(&sc.as_str()) {
+                return Err(FieldError::new(
+                    "storageClass",
+                    format!("must be one of {}", STORAGE_CLASSES.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An S3 bucket name: 3 to 63 of lowercase letters, digits, '.', '-', starting and ending
+/// with a letter or digit.
+pub(crate) fn check_bucket(field: &str, bucket: &str) -> Result<(), FieldError> {
+    let chars_ok = bucket
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+    let ends_ok = bucket.starts_with(|c: char| c.is_ascii_alphanumeric()) && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !(3..=63).contains(&bucket.len()) || !chars_ok || !ends_ok {
+        return Err(FieldError::new(
+            field,
+            "must be a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_into_bucket_and_folder() {
+        assert_eq!(split_backup_path("s3://b/p/j/e/"), Some(("b", "p/j/e")));
+        assert_eq!(split_backup_path("b/p"), None);
+    }
+
+    #[test]
+    fn object_keys_follow_the_layout() {
+        let spec = DestinationSpec {
+            name: "p".into(),
+            bucket: "b-1".into(),
+            prefix: "/backups/".into(),
+            endpoint: None,
+            region: None,
+            storage_class: None,
+        };
+        let d = Destination::from_spec("d".into(), spec, "t");
+        assert_eq!(d.object_key("j", "e", "manifest.json"), "backups/j/e/manifest.json");
+    }
+
+    #[test]
+    fn bucket_names_are_checked() {
+        assert!(check_bucket("b", "cairn-backups").is_ok());
+        assert!(check_bucket("b", "Cairn").is_err());
+        assert!(check_bucket("b", "ab").is_err());
+    }
+}

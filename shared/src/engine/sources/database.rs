@@ -1,0 +1,83 @@
+//! Database dumps: pg_dump and mysqldump, with the password handed over in the
+//! environment (never argv).
+
+use super::{command, ArchiveSink, SourceContext, DEFAULT_COMMAND_TIMEOUT};
+use crate::error::EngineError;
+
+/// Dumps a PostgreSQL database: custom format, or plain SQL when `plain`.
+///
+/// # Errors
+/// As [`command::run`], and a `passwordEnv` that is not set.
+pub fn pg_dump<W: ArchiveSink>(url: &str, password_env: Option<&str>, plain: bool, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
+    let format = if plain { "--format=plain" } else { "--format=custom" };
+    let argv = vec![
+        "pg_dump".to_owned(),
+        "--no-password".to_owned(),
+        format.to_owned(),
+        format!("--dbname={url}"),
+    ];
+    let env = password_env.map(|v| secret_env(v, "PGPASSWORD")).transpose()?;
+    command::run(&argv, env, DEFAULT_COMMAND_TIMEOUT, out, ctx)
+}
+
+/// Dumps a MySQL or MariaDB database in one transaction, with routines and triggers.
+///
+/// # Errors
+/// As [`command::run`], a bad URL, and a `passwordEnv` that is not set.
+pub fn mysqldump<W: ArchiveSink>(url: &str, password_env: Option<&str>, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
+    let argv = mysqldump_argv(url)?;
+    let env = password_env.map(|v| secret_env(v, "MYSQL_PWD")).transpose()?;
+    command::run(&argv, env, DEFAULT_COMMAND_TIMEOUT, out, ctx)
+}
+
+/// Reads the password from the runner's environment variable `var` and hands it to the
+/// dump tool as `target` (never in argv).
+fn secret_env(var: &str, target: &'static str) -> Result<(&'static str, String), EngineError> {
+    std::env::var(var)
+        .map(|v| (target, v))
+        .map_err(|_| EngineError::InvalidSource(format!("environment variable {var} (passwordEnv) is not set on the runner")))
+}
+
+fn mysqldump_argv(url: &str) -> Result<Vec<String>, EngineError> {
+    let rest = url
+        .strip_prefix("mysql://")
+        .or_else(|| url.strip_prefix("mariadb://"))
+        .ok_or_else(|| EngineError::InvalidSource("bad MySQL URL".into()))?;
+    let (authority, db) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, hostport) = authority.rsplit_once('@').map_or((None, authority), |(u, h)| (Some(u), h));
+    let (host, port) = hostport.rsplit_once(':').map_or((hostport, None), |(h, p)| (h, Some(p)));
+    let db = db.split('?').next().unwrap_or("");
+    if db.is_empty() {
+        return Err(EngineError::InvalidSource("the MySQL URL names no database".into()));
+    }
+    let mut argv = vec![
+        "mysqldump".to_owned(),
+        "--single-transaction".to_owned(),
+        "--routines".to_owned(),
+        "--triggers".to_owned(),
+        format!("--host={host}"),
+    ];
+    if let Some(p) = port {
+        argv.push(format!("--port={p}"));
+    }
+    if let Some(u) = user {
+        argv.push(format!("--user={u}"));
+    }
+    argv.push(db.to_owned());
+    Ok(argv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_urls_become_mysqldump_arguments_without_a_password() {
+        let argv = mysqldump_argv("mysql://backup@db.internal:3307/shop").unwrap();
+        assert_eq!(argv[0], "mysqldump");
+        assert!(argv.contains(&"--host=db.internal".to_owned()));
+        assert!(argv.contains(&"--port=3307".to_owned()));
+        assert!(argv.contains(&"--user=backup".to_owned()));
+        assert_eq!(argv.last().unwrap(), "shop");
+    }
+}

@@ -1,0 +1,224 @@
+//! The runner: claims queued executions (oldest first, never more than
+//! `maxConcurrentJobs` at once), performs them with a heartbeat that renews its lease,
+//! writes progress and logs and notices cancels; and the periodic sweep that fails
+//! executions whose runner died.
+//!
+//! # Layout
+//! - [`drain`]: claiming and draining the queue.
+//! - [`lease`]: what a running execution shares with its heartbeat, and the heartbeat.
+//! - [`task`]: the one skeleton (load, pre hooks, body, post hooks, completion) that
+//!   [`backup`], [`restore`] and [`clone`] plug into.
+//! - [`retention`]: deleting the backups a job's retention no longer keeps.
+//! - [`sweep`]: failing executions whose lease expired.
+//! - [`outcome`]: what a task came to, and the terminal state written from it.
+//!
+//! Everything goes through [`crate::ports`]: the runner calls no SDK.
+
+mod backup;
+mod clone;
+mod drain;
+mod lease;
+mod outcome;
+mod restore;
+mod retention;
+mod sweep;
+mod task;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tracing::{error, info, instrument, warn};
+
+pub use crate::ports::RunnerEvent;
+
+use self::lease::{flush_logs, heartbeat, RunState};
+use self::outcome::{completion, Outcome};
+use self::task::TaskHooks;
+use crate::config::Config;
+use crate::domain::{Destination, Execution, ExecutionType, Job, LogLevel, Source};
+use crate::error::StoreError;
+use crate::hooks::{HookCall, HookRunner, PreHookFailed};
+use crate::ports::{
+    DestinationRepository, Dispatcher, ExecutionStore, HookRepository, JobRepository, KeyStore, ObjectStore, ObjectStores, SettingsStore,
+};
+
+/// The stores the runner reads and writes.
+#[derive(Clone)]
+pub struct RunnerStores {
+    pub jobs: Arc<dyn JobRepository>,
+    pub destinations: Arc<dyn DestinationRepository>,
+    pub keys: Arc<dyn KeyStore>,
+    pub executions: Arc<dyn ExecutionStore>,
+    pub settings: Arc<dyn SettingsStore>,
+    pub hooks: Arc<dyn HookRepository>,
+}
+
+/// Performs queued executions.
+pub struct Runner {
+    stores: RunnerStores,
+    objects: Arc<dyn ObjectStores>,
+    config: Config,
+    /// This process's identity in leases.
+    owner: String,
+    hook_runner: HookRunner,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("owner", &self.owner).finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    pub fn new(stores: RunnerStores, objects: Arc<dyn ObjectStores>, config: Config) -> Self {
+        let hook_runner = HookRunner {
+            rules: config.hook_rules(),
+        };
+        Self {
+            stores,
+            objects,
+            config,
+            owner: format!("runner-{}", uuid::Uuid::new_v4()),
+            hook_runner,
+        }
+    }
+
+    /// Runs one claimed execution to its end, with a heartbeat beside it.
+    #[instrument(skip_all, fields(execution_id = %execution.id, job_id = %execution.job_id))]
+    async fn perform(&self, execution: Execution, job: Option<Job>) {
+        let state = Arc::new(RunState::new(&execution.id));
+        let stop = Arc::new(Notify::new());
+        let beat = heartbeat(
+            self.stores.executions.clone(),
+            self.owner.clone(),
+            self.config.lease_seconds,
+            state.clone(),
+            stop.clone(),
+        );
+        let heartbeat = tokio::spawn(beat);
+        state.advance(crate::domain::Stage::Initializing, 2);
+        let completion = match execution.execution_type {
+            ExecutionType::Backup => {
+                self.run_task(&execution, &state, self.load_backup(&execution, job, &state).await)
+                    .await
+            }
+            ExecutionType::Restore => self.run_task(&execution, &state, self.load_restore(&execution, &state).await).await,
+            ExecutionType::Clone => {
+                self.run_task(&execution, &state, self.load_clone(&execution, job, &state).await)
+                    .await
+            }
+            other => {
+                let message = format!("{other:?} executions are not performed by the runner");
+                completion(&execution, &state, "Execution", Outcome::failed(message))
+            }
+        };
+        stop.notify_one();
+        let _ = heartbeat.await;
+        flush_logs(self.stores.executions.as_ref(), &state).await;
+        if state.lease_lost.load(Ordering::Relaxed) {
+            warn!("lease lost; the execution was failed by the sweep and is left as it is");
+            return;
+        }
+        match self.stores.executions.complete(&execution.id, &self.owner, &completion).await {
+            Ok(true) => info!(status = completion.status.as_str(), "execution finished"),
+            Ok(false) => warn!("could not record the end: the lease was lost"),
+            Err(e) => error!(error = %e, "could not record the end; the sweep will fail the execution"),
+        }
+    }
+
+    /// The job an execution runs: `read` when it was read with the claim.
+    async fn job_of(&self, execution: &Execution, read: Option<Job>) -> Result<Job, Outcome> {
+        if let Some(job) = read {
+            return Ok(job);
+        }
+        match self.stores.jobs.get_job(&execution.job_id).await {
+            Ok(Some(j)) => Ok(j),
+            Ok(None) => Err(Outcome::failed("Job was deleted before it ran")),
+            Err(e) => Err(Outcome::failed(format!("cannot read the job: {e}"))),
+        }
+    }
+
+    /// The job's destinations, in its order.
+    async fn destinations_of(&self, job: &Job) -> Result<Vec<Destination>, Outcome> {
+        let mut out = Vec::new();
+        for id in &job.destinations {
+            match self.stores.destinations.get_destination(id).await {
+                Ok(Some(d)) => out.push(d),
+                Ok(None) => return Err(Outcome::failed(format!("destination {id} no longer exists"))),
+                Err(e) => return Err(Outcome::failed(e.to_string())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The object store a destination lives in.
+    fn store_of(&self, d: &Destination) -> Arc<dyn ObjectStore> {
+        self.objects.at(&d.location())
+    }
+
+    /// The enabled hooks that apply to `job`, by name (none when the job disables hooks),
+    /// and the secrets their output must not show.
+    async fn hooks_for(&self, job: &Job, state: &RunState) -> TaskHooks {
+        let secrets = secrets_of(job);
+        if !job.hooks_enabled {
+            return TaskHooks {
+                hooks: Vec::new(),
+                secrets,
+            };
+        }
+        let hooks = match self.stores.hooks.list_hooks().await {
+            Ok(all) => all.into_iter().filter(|h| h.enabled && h.applies_to(&job.id)).collect(),
+            Err(e) => {
+                state.log(LogLevel::Warning, format!("could not read the hooks; none will run: {e}"));
+                Vec::new()
+            }
+        };
+        TaskHooks { hooks, secrets }
+    }
+
+    /// Runs the hooks matching `call`'s type and position, logging each into the
+    /// execution's log; answers why when a pre hook fails the task.
+    async fn run_hooks(&self, hooks: &TaskHooks, call: &HookCall, state: &RunState) -> Result<(), PreHookFailed> {
+        self.hook_runner
+            .run_all(&hooks.hooks, call, &hooks.secrets, |level, message| state.log(level, message))
+            .await
+    }
+}
+
+/// Values hooks must never echo into logs: the passwords a job's sources name, and the
+/// runner's own AWS secrets.
+fn secrets_of(job: &Job) -> Vec<String> {
+    let mut vars: Vec<&str> = job
+        .items
+        .iter()
+        .filter_map(|i| match &i.source {
+            Source::Postgres { password_env, .. } | Source::Mysql { password_env, .. } => password_env.as_deref(),
+            _ => None,
+        })
+        .collect();
+    vars.extend(["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]);
+    vars.into_iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Dispatches to a runner in the same process (under `cairn serve`).
+#[derive(Debug, Clone)]
+pub struct InProcessDispatcher {
+    pub runner: Arc<Runner>,
+}
+
+#[async_trait::async_trait]
+impl Dispatcher for InProcessDispatcher {
+    async fn dispatch(&self, execution_id: &str) -> Result<(), StoreError> {
+        let runner = self.runner.clone();
+        let hint = execution_id.to_owned();
+        tokio::spawn(async move { runner.drain(Some(&hint)).await });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,257 @@
+//! A restore: the backup's manifest read, every selected object checked (SHA-256, size,
+//! entry paths) before anything is written, then each item applied to its target.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::lease::RunState;
+use super::outcome::Outcome;
+use super::task::{Task, TaskHooks};
+use super::Runner;
+use crate::domain::destination::split_backup_path;
+use crate::domain::{Execution, ItemResult, Job, LogLevel, ManifestItem, RestoreRequest, RestoreTarget, Stage};
+use crate::engine::crypto::{self, Identities};
+use crate::engine::io::BodyReader;
+use crate::engine::restore::{self as apply, check_directory_target, verify_before_apply};
+use crate::engine::sources::SourceContext;
+use crate::engine::verify::read_manifest;
+use crate::engine::EngineError;
+use crate::hooks::{item_id, HookCall};
+use crate::ports::ObjectStore;
+
+/// A loaded restore.
+pub(super) struct RestoreTask {
+    job: Job,
+    hooks: TaskHooks,
+    store: Arc<dyn ObjectStore>,
+    bucket: String,
+    folder: String,
+    selected: Vec<(ManifestItem, RestoreTarget)>,
+    request: RestoreRequest,
+    /// The hooks' item id and name: set when the request names exactly one item.
+    item: (String, String),
+    log_id: String,
+    path: Option<String>,
+}
+
+impl RestoreTask {
+    fn names(&self) -> Vec<String> {
+        self.selected.iter().map(|(i, _)| i.name.clone()).collect()
+    }
+}
+
+impl Runner {
+    pub(super) async fn load_restore(&self, execution: &Execution, state: &RunState) -> Result<RestoreTask, Outcome> {
+        let request: RestoreRequest = match execution.parameters.as_deref().map(serde_json::from_str) {
+            Some(Ok(r)) => r,
+            _ => return Err(Outcome::failed("the restore request is missing or malformed")),
+        };
+        let (bucket, folder) = execution
+            .path
+            .as_deref()
+            .and_then(split_backup_path)
+            .ok_or_else(|| Outcome::failed("the backup's location is unknown"))?;
+        let job = self.stores.jobs.get_job(&execution.job_id).await.ok().flatten();
+        let store = self.store_of_bucket(job.as_ref(), bucket).await;
+        let manifest = read_manifest(store.as_ref(), bucket, folder)
+            .await
+            .map_err(|e| Outcome::failed(e.to_string()))?;
+        let job = job.unwrap_or_else(|| manifest.job.clone());
+        if let Some(missing) = request
+            .items
+            .iter()
+            .flatten()
+            .find(|i| !manifest.items.iter().any(|m| m.name == i.name))
+        {
+            return Err(Outcome::failed(format!("the backup's manifest has no item '{}'", missing.name)));
+        }
+        let selected: Vec<(ManifestItem, RestoreTarget)> = manifest
+            .items
+            .iter()
+            .filter_map(|i| request.target_of(&i.name).map(|t| (i.clone(), t.clone())))
+            .collect();
+        let item = match selected.as_slice() {
+            [(one, _)] if request.items.is_some() => (item_id(&job.id, &one.name), one.name.clone()),
+            _ => (String::new(), String::new()),
+        };
+        let hooks = self.hooks_for(&job, state).await;
+        let task = RestoreTask {
+            job,
+            hooks,
+            store,
+            bucket: bucket.to_owned(),
+            folder: folder.to_owned(),
+            selected,
+            request,
+            item,
+            log_id: execution.id.clone(),
+            path: execution.path.clone(),
+        };
+        let names = task.names();
+        state.log(
+            LogLevel::Info,
+            format!(
+                "Restore of {} item(s) from s3://{bucket}/{folder}/: {}",
+                names.len(),
+                names.join(", ")
+            ),
+        );
+        Ok(task)
+    }
+
+    /// The store of the job's destination in `bucket`, or the default store.
+    async fn store_of_bucket(&self, job: Option<&Job>, bucket: &str) -> Arc<dyn ObjectStore> {
+        let destinations = match job {
+            Some(j) => self.destinations_of(j).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        match destinations.iter().find(|d| d.bucket == bucket) {
+            Some(d) => self.store_of(d),
+            None => self.objects.default_store(),
+        }
+    }
+
+    /// A blocking reader over one of the backup's objects.
+    async fn object_reader(&self, task: &RestoreTask, item: &ManifestItem) -> Result<BodyReader, EngineError> {
+        let key = format!("{}/{}", task.folder, item.object);
+        let body = task.store.get(&task.bucket, &key, None).await?;
+        Ok(BodyReader::new(body, tokio::runtime::Handle::current()))
+    }
+
+    /// Pass one: every selected object read and checked before anything is written.
+    async fn check_all(&self, task: &RestoreTask, state: &RunState, identity: Option<&Identities>) -> Result<(), Outcome> {
+        let total = task.selected.len().max(1);
+        for (n, (item, _)) in task.selected.iter().enumerate() {
+            if item.encrypted && identity.is_none() {
+                return Err(Outcome::failed(format!(
+                    "item '{}' is encrypted: give decryption.identityFile or decryption.identityEnv",
+                    item.name
+                )));
+            }
+            let reader = self
+                .object_reader(task, item)
+                .await
+                .map_err(|e| Outcome::failed(format!("item '{}' cannot be read: {e}", item.name)))?;
+            let (item_c, identity_c) = (item.clone(), identity.cloned());
+            let checked = tokio::task::spawn_blocking(move || {
+                verify_before_apply(reader, &item_c, |r| crypto::decrypting(r, item_c.encrypted, identity_c.as_ref()))
+            })
+            .await
+            .unwrap_or_else(|e| Err(EngineError::Damaged(format!("the check stopped: {e}"))));
+            if let Err(e) = checked {
+                return Err(Outcome::failed(format!(
+                    "item '{}' failed its checksum before anything was written: {e}",
+                    item.name
+                )));
+            }
+            state.log(LogLevel::Info, format!("Item '{}': SHA-256 and size match the manifest", item.name));
+            state.raise_progress(u8::try_from(10 + 40 * (n + 1) / total).unwrap_or(50));
+        }
+        Ok(())
+    }
+
+    /// Pass two: one item applied to its target, streaming.
+    #[tracing::instrument(skip_all, fields(item = %item.name))]
+    async fn apply_one(
+        &self,
+        task: &RestoreTask,
+        state: &RunState,
+        item: &ManifestItem,
+        target: &RestoreTarget,
+        identity: Option<&Identities>,
+    ) -> ItemResult {
+        let reader = match self.object_reader(task, item).await {
+            Ok(r) => r,
+            Err(e) => return ItemResult::failed(item.name.clone(), e.to_string()),
+        };
+        let ctx = SourceContext::new(state.signals.clone(), self.objects.default_store(), None);
+        let (item_c, target_c, identity_c) = (item.clone(), target.clone(), identity.cloned());
+        let applied = tokio::task::spawn_blocking(move || {
+            let plain = crypto::decrypting(Box::new(reader), item_c.encrypted, identity_c.as_ref())?;
+            apply::apply(plain, &item_c, &target_c, &ctx)
+        })
+        .await
+        .unwrap_or_else(|e| Err(EngineError::Target(format!("the restore stopped: {e}"))));
+        match applied {
+            Ok(count) => {
+                let to = target.describe();
+                state.log(
+                    LogLevel::Info,
+                    format!("Item '{}' restored to {to} ({count} entries/bytes)", item.name),
+                );
+                ItemResult::succeeded(item.name.clone(), item.stored_bytes)
+            }
+            Err(e) => {
+                state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
+                ItemResult::failed(item.name.clone(), e.to_string())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Task for RestoreTask {
+    const NOUN: &'static str = "Restore";
+
+    fn hooks(&self) -> &TaskHooks {
+        &self.hooks
+    }
+
+    fn pre_call(&self, start: i64) -> HookCall {
+        HookCall::restore_pre(&self.job, &self.item.0, &self.item.1, &self.names(), start, &self.log_id)
+    }
+
+    fn post_call(&self, start: i64, end: i64, status: u32) -> HookCall {
+        HookCall::restore_post(
+            &self.job,
+            &self.item.0,
+            &self.item.1,
+            &self.names(),
+            start,
+            end,
+            status,
+            &self.log_id,
+        )
+    }
+
+    async fn body(&self, runner: &Runner, _execution: &Execution, state: &Arc<RunState>) -> Outcome {
+        let mut outcome = restore_items(self, runner, state).await;
+        outcome.path.clone_from(&self.path);
+        outcome
+    }
+}
+
+/// Checks every target and object, then applies each item.
+async fn restore_items(task: &RestoreTask, runner: &Runner, state: &Arc<RunState>) -> Outcome {
+    for (item, target) in &task.selected {
+        if let RestoreTarget::Directory { path, overwrite } = target {
+            if let Err(e) = check_directory_target(std::path::Path::new(path), *overwrite) {
+                return Outcome::failed(format!("item '{}': {e}", item.name));
+            }
+        }
+    }
+    let identity = match crypto::identity_for(task.request.decryption.as_ref()) {
+        Ok(i) => i,
+        Err(e) => return Outcome::failed(e.to_string()),
+    };
+    state.advance(Stage::Verifying, 10);
+    if let Err(refused) = runner.check_all(task, state, identity.as_ref()).await {
+        return refused;
+    }
+    state.advance(Stage::Restoring, 50);
+    let total = task.selected.len().max(1);
+    let mut results = Vec::new();
+    let mut size = 0;
+    for (n, (item, target)) in task.selected.iter().enumerate() {
+        if state.cancelled() {
+            results.push(ItemResult::cancelled(item.name.clone(), "cancelled".into()));
+            continue;
+        }
+        let result = runner.apply_one(task, state, item, target, identity.as_ref()).await;
+        size += result.size.unwrap_or(0);
+        results.push(result);
+        state.raise_progress(u8::try_from(50 + 45 * (n + 1) / total).unwrap_or(95));
+    }
+    Outcome::from_items(results, size, state.cancelled())
+}
