@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::domain::Policy;
 use crate::error::ConfigError;
 
 /// Interpreters allowed by default in front of a hook script.
@@ -32,6 +33,54 @@ pub struct Config {
     pub download_max_seconds: u64,
     /// `CAIRN_PART_SIZE_MIB` (default 8): multipart part size for uploads.
     pub part_size_mib: usize,
+    /// What API keys may choose among: `CAIRN_COMMANDS_DIR`, `CAIRN_SOURCE_DIRS`,
+    /// `CAIRN_RESTORE_DIRS`, `CAIRN_SECRETS_DIR`, `CAIRN_DATABASE_HOSTS`,
+    /// `CAIRN_ALLOWED_ENDPOINTS` (see [`Policy`]).
+    pub policy: Policy,
+}
+
+/// A list of absolute directories (`sep`-separated), each named in errors by `name`.
+fn directories(name: &'static str, value: Option<String>, sep: char) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut out = Vec::new();
+    for part in value.iter().flat_map(|v| v.split(sep)).map(str::trim).filter(|p| !p.is_empty()) {
+        if !part.starts_with('/') {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: format!("'{part}' is not an absolute directory"),
+            });
+        }
+        out.push(PathBuf::from(part));
+    }
+    Ok(out)
+}
+
+/// A comma-separated list.
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Config {
+    /// Reads the operator's policy.
+    fn read_policy(lookup: &impl Fn(&str) -> Option<String>, hooks_dir: &std::path::Path) -> Result<Policy, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        Ok(Policy {
+            commands_dir: directories("CAIRN_COMMANDS_DIR", get("CAIRN_COMMANDS_DIR"), ':')?
+                .into_iter()
+                .next(),
+            source_dirs: directories("CAIRN_SOURCE_DIRS", get("CAIRN_SOURCE_DIRS"), ':')?,
+            restore_dirs: directories("CAIRN_RESTORE_DIRS", get("CAIRN_RESTORE_DIRS"), ':')?,
+            hooks_dir: Some(hooks_dir.to_path_buf()),
+            secrets_dir: directories("CAIRN_SECRETS_DIR", get("CAIRN_SECRETS_DIR"), ':')?.into_iter().next(),
+            database_hosts: list(get("CAIRN_DATABASE_HOSTS")),
+            allowed_endpoints: list(get("CAIRN_ALLOWED_ENDPOINTS")),
+        })
+    }
 }
 
 impl Config {
@@ -79,10 +128,12 @@ impl Config {
                 reason: "only letters, digits, '-', '_' and '.' are allowed in table names".into(),
             });
         }
+        let hooks_dir = PathBuf::from(text("CAIRN_HOOKS_DIR", "/opt/hooks"));
+        let policy = Self::read_policy(&lookup, &hooks_dir)?;
         Ok(Self {
             table_prefix,
             bucket: text("CAIRN_BUCKET", "cairn-backups"),
-            hooks_dir: PathBuf::from(text("CAIRN_HOOKS_DIR", "/opt/hooks")),
+            hooks_dir,
             hook_interpreters: text("CAIRN_HOOK_INTERPRETERS", DEFAULT_INTERPRETERS)
                 .split(',')
                 .map(str::trim)
@@ -95,6 +146,7 @@ impl Config {
             lease_seconds: number("CAIRN_LEASE_SECONDS", 30)?,
             download_max_seconds: number("CAIRN_DOWNLOAD_MAX_SECONDS", 43_200)?,
             part_size_mib: usize::try_from(number("CAIRN_PART_SIZE_MIB", 8)?).unwrap_or(8).max(5),
+            policy,
         })
     }
 }

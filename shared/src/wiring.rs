@@ -90,6 +90,7 @@ fn service(config: &Config, store: &Arc<DynamoStore>, dispatcher: Arc<dyn Dispat
         hooks: store.clone(),
         dispatcher,
         hook_rules: config.hook_rules(),
+        policy: config.policy.clone(),
         objects,
         download_max_seconds: config.download_max_seconds,
     }

@@ -63,7 +63,7 @@ pub async fn run(svc: &CairnService, cmd: KeysCmd, out: Output) -> anyhow::Resul
                 .map(parse_duration_seconds)
                 .transpose()
                 .map_err(|e| service_err(e.into()))?;
-            let k = svc.create_key(name, perms, expires).await.map_err(service_err)?;
+            let k = svc.create_key(name, perms, expires, None).await.map_err(service_err)?;
             let v = json!({"id": k.stored.id, "key": k.secret, "name": k.stored.name, "permissions": k.stored.permissions, "expiresAt": k.stored.expires_at});
             out.emit(&v, || {
                 format!(

@@ -33,6 +33,7 @@ pub async fn init(app: &App, out: Output) -> anyhow::Result<()> {
 pub async fn serve(app: App, host: &str, port: u16) -> anyhow::Result<()> {
     let app = Arc::new(app);
     let listener = bind(host, port).await?;
+    print_policy(&app);
     start_background_timers(&app);
     crate::serve::serve(app, listener).await
 }
@@ -44,7 +45,7 @@ pub async fn dev(app: App, port: u16) -> anyhow::Result<()> {
     tables::create_bucket(&app.clients.s3, &app.config.bucket).await?;
     let key = app
         .service
-        .create_key("dev admin".into(), Permission::ALL.to_vec(), None)
+        .create_key("dev admin".into(), Permission::ALL.to_vec(), None, None)
         .await
         .map_err(service_err)?;
     let listener = bind("127.0.0.1", port).await?;
@@ -52,6 +53,7 @@ pub async fn dev(app: App, port: u16) -> anyhow::Result<()> {
         "Cairn dev server on http://127.0.0.1:{port} (AWS endpoint {})",
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
     );
+    print_policy(&app);
     eprintln!("Admin key (all permissions), shown once:");
     println!("{}", key.secret);
     let app = Arc::new(app);
@@ -73,6 +75,27 @@ pub fn dev_environment() {
             std::env::set_var(k, v);
         }
     }
+    // The operator's policy, where unset: sources and restores under the directory `cairn
+    // dev` was started in, commands from ./commands when it exists.
+    let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut policy = vec![("CAIRN_SOURCE_DIRS", here.clone()), ("CAIRN_RESTORE_DIRS", here.clone())];
+    if here.join("commands").is_dir() {
+        policy.push(("CAIRN_COMMANDS_DIR", here.join("commands")));
+    }
+    for (k, v) in policy {
+        if std::env::var_os(k).is_none() {
+            std::env::set_var(k, v);
+        }
+    }
+}
+
+/// The policy a server runs with, for the operator to see.
+fn print_policy(app: &App) {
+    eprintln!("Policy (what API keys may choose among; set these variables to change it):");
+    for (name, value) in app.config.policy.describe() {
+        eprintln!("  {name}={value}");
+    }
+    eprintln!("  CAIRN_HOOKS_DIR={}", app.config.hooks_dir.display());
 }
 
 async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> {

@@ -169,19 +169,22 @@ impl HookRules {
         }
         let root = std::fs::canonicalize(&self.hooks_dir)
             .map_err(|e| err(format!("the hooks directory {} is not available: {e}", self.hooks_dir.display())))?;
+        // One answer for a file outside, missing or unreadable alike: a refusal must not
+        // tell a key which files exist outside the hooks directory.
+        let not_allowed = |p: &str| {
+            err(format!(
+                "'{p}' is not an allowed hook script (executables inside CAIRN_HOOKS_DIR {})",
+                root.display()
+            ))
+        };
         let inside = |p: &str, what: &str| -> Result<PathBuf, FieldError> {
             if !p.starts_with('/') {
                 return Err(err(format!("{what} '{p}' must be an absolute path")));
             }
-            let real = std::fs::canonicalize(p).map_err(|e| err(format!("{what} '{p}' cannot be resolved: {e}")))?;
-            if !real.starts_with(&root) {
-                return Err(err(format!(
-                    "{what} '{p}' resolves to {} which is outside the hooks directory {}",
-                    real.display(),
-                    root.display()
-                )));
+            match std::fs::canonicalize(p) {
+                Ok(real) if real.starts_with(&root) => Ok(real),
+                _ => Err(not_allowed(p)),
             }
-            Ok(real)
         };
         let meta = |p: &Path| std::fs::metadata(p).map_err(|e| err(format!("'{}': {e}", p.display())));
         if parts.len() == 1 {
@@ -195,21 +198,21 @@ impl HookRules {
         if !interp.starts_with('/') {
             return Err(err(format!("interpreter '{interp}' must be an absolute path")));
         }
-        let interp_real = std::fs::canonicalize(interp).map_err(|e| err(format!("interpreter '{interp}' cannot be resolved: {e}")))?;
+        let refused_interpreter = || {
+            let allowed: Vec<String> = self.interpreters.iter().map(|p| p.display().to_string()).collect();
+            err(format!(
+                "interpreter '{interp}' is neither inside the hooks directory nor an allowed interpreter (CAIRN_HOOK_INTERPRETERS: {})",
+                allowed.join(", ")
+            ))
+        };
+        let interp_real = std::fs::canonicalize(interp).map_err(|_| refused_interpreter())?;
         let allowed = interp_real.starts_with(&root)
             || self
                 .interpreters
                 .iter()
                 .any(|a| a == Path::new(interp) || std::fs::canonicalize(a).is_ok_and(|r| r == interp_real));
         if !allowed {
-            return Err(err(format!(
-                "interpreter '{interp}' is neither inside the hooks directory nor an allowed interpreter ({})",
-                self.interpreters
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+            return Err(refused_interpreter());
         }
         if !is_executable(&meta(&interp_real)?) {
             return Err(err(format!("interpreter '{interp}' is not executable")));
@@ -285,13 +288,13 @@ mod tests {
         let (d, rules) = setup();
         let h = rules.hooks_dir.display().to_string();
         for (script, why) in [
-            (format!("{}/outside.sh", d.path().display()), "outside the hooks directory"),
+            (format!("{}/outside.sh", d.path().display()), "not an allowed hook script"),
             ("hooks/ok.sh".to_owned(), "absolute path"),
-            (format!("{h}/../outside.sh"), "outside the hooks directory"),
-            (format!("{h}/sneaky.sh"), "outside the hooks directory"),
+            (format!("{h}/../outside.sh"), "not an allowed hook script"),
+            (format!("{h}/sneaky.sh"), "not an allowed hook script"),
             (format!("{h}/plain.php"), "not an executable"),
             (format!("/usr/bin/env {h}/ok.sh"), "neither inside"),
-            (format!("{h}/missing.sh"), "cannot be resolved"),
+            (format!("{h}/missing.sh"), "not an allowed hook script"),
             (format!("/bin/sh {h}/ok.sh extra"), "interpreter followed by a script"),
         ] {
             let e = rules.resolve(&script).unwrap_err();

@@ -21,6 +21,8 @@ pub enum Permission {
     HooksWrite,
     #[serde(rename = "keys:write")]
     KeysWrite,
+    #[serde(rename = "destinations:write")]
+    DestinationsWrite,
     #[serde(rename = "backups:restore")]
     BackupsRestore,
     #[serde(rename = "backups:download")]
@@ -28,13 +30,14 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Self::JobsRead,
         Self::JobsWrite,
         Self::JobsExecute,
         Self::HistoryRead,
         Self::HooksWrite,
         Self::KeysWrite,
+        Self::DestinationsWrite,
         Self::BackupsRestore,
         Self::BackupsDownload,
     ];
@@ -47,6 +50,7 @@ impl Permission {
             Self::HistoryRead => "history:read",
             Self::HooksWrite => "hooks:write",
             Self::KeysWrite => "keys:write",
+            Self::DestinationsWrite => "destinations:write",
             Self::BackupsRestore => "backups:restore",
             Self::BackupsDownload => "backups:download",
         }
@@ -219,7 +223,11 @@ mod tests {
             Permission::parse_list("jobs:read, history:read").unwrap(),
             vec![Permission::JobsRead, Permission::HistoryRead]
         );
-        assert_eq!(Permission::parse_list("all").unwrap().len(), 8);
+        assert_eq!(
+            Permission::parse_list("all").unwrap().len(),
+            9,
+            "every permission, destinations:write among them"
+        );
         let e = Permission::parse_list("jobs:read,jobs:delete").unwrap_err();
         assert!(e.reason.contains("jobs:delete"));
     }

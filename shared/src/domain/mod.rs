@@ -8,6 +8,7 @@
 //! - [`manifest`]: the `manifest.json` written last into every backup.
 //! - [`schedule`]: cron expressions in time zones.
 //! - [`retention`]: which backups a retention policy keeps.
+//! - [`policy`]: what the operator allows API keys to choose among.
 //! - validation: [`FieldError`], an error that names the field and why.
 
 pub mod destination;
@@ -16,6 +17,7 @@ pub mod hook;
 pub mod job;
 pub mod key;
 pub mod manifest;
+pub mod policy;
 pub mod restore;
 pub mod retention;
 pub mod schedule;
@@ -28,6 +30,7 @@ pub use hook::{Hook, HookPosition, HookRules, HookSpec, HookType, OnError};
 pub use job::{Compression, Item, Job, JobSpec, JobType, Retention, Schedule, Source};
 pub use key::{ApiKey, NewKey, Permission};
 pub use manifest::{Manifest, ManifestItem, MANIFEST_NAME};
+pub use policy::Policy;
 pub use restore::{Decryption, RestoreItem, RestoreRequest, RestoreTarget};
 pub use settings::Settings;
 pub use validate::FieldError;

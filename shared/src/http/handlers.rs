@@ -149,7 +149,7 @@ impl HttpApi {
                 self.destinations(op, req).await
             }
             Operation::ListKeys | Operation::CreateKey | Operation::EnableKey(_) | Operation::DisableKey(_) | Operation::DeleteKey(_) => {
-                self.keys(op, req).await
+                self.keys(op, req, key).await
             }
             _ => self.hooks(op, req).await,
         }
@@ -240,7 +240,7 @@ impl HttpApi {
         })
     }
 
-    async fn keys(&self, op: Operation, req: &ApiRequest) -> Answer {
+    async fn keys(&self, op: Operation, req: &ApiRequest, key: Option<&ApiKey>) -> Answer {
         let svc = &self.service;
         Ok(match op {
             Operation::ListKeys => ApiResponse::data(200, Value::Array(svc.list_keys().await?.iter().map(views::key).collect())),
@@ -248,7 +248,7 @@ impl HttpApi {
                 let body: CreateKeyBody = parse_json_body(&req.body)?;
                 let perms = Permission::parse_list(&body.permissions.join(","))?;
                 let expires = body.expires_in.as_deref().map(parse_duration_seconds).transpose()?;
-                let k = svc.create_key(body.name, perms, expires).await?;
+                let k = svc.create_key(body.name, perms, expires, key).await?;
                 let mut data = views::key(&k.stored);
                 data["key"] = json!(k.secret);
                 ApiResponse::data(201, data)

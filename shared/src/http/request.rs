@@ -28,7 +28,14 @@ impl ApiRequest {
 
     /// Translates an API Gateway (HTTP API, payload 2.0) request.
     pub fn from_lambda(request: &lambda_http::Request) -> Self {
-        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // Lossy, so that a header with bytes outside ASCII reaches validation (and is
+        // refused there) instead of vanishing.
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
         let (source_ip, gateway_request_id) = match request.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(ctx)) => (ctx.http.source_ip.clone(), ctx.request_id.clone()),
             _ => (None, None),
@@ -62,8 +69,11 @@ impl ApiRequest {
 /// # Errors
 /// [`HttpError::BadRequest`] for an empty body, malformed JSON, unknown fields or wrong types.
 pub fn parse_json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, HttpError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(HttpError::BadRequest("Request body is empty; a JSON object is required".into()));
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(HttpError::BadRequest("Request body is empty; a JSON object is required".into())),
+        // serde reads a struct from a JSON array too; the API takes objects only.
+        Some(b'{') => {}
+        Some(_) => return Err(HttpError::BadRequest("Request body must be a JSON object ({...})".into())),
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -113,6 +123,12 @@ mod tests {
     fn when_a_field_is_unknown_should_name_it() {
         let m = message(r#"{"name":"a","inner":[],"colour":1}"#);
         assert!(m.contains("colour"), "{m}");
+    }
+
+    #[test]
+    fn when_the_body_is_not_an_object_should_say_so() {
+        assert!(message(r#"[{"name":"a","inner":[]}]"#).contains("must be a JSON object"));
+        assert!(message("42").contains("must be a JSON object"));
     }
 
     #[test]

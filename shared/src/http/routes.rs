@@ -118,12 +118,16 @@ pub const ROUTES: &[RouteDef] = &[
     route!("GET", "/api/destinations", Manage, Some(Permission::JobsRead), |_| {
         Operation::ListDestinations
     }),
-    route!("POST", "/api/destinations", Manage, Some(Permission::JobsWrite), |_| {
+    route!("POST", "/api/destinations", Manage, Some(Permission::DestinationsWrite), |_| {
         Operation::CreateDestination
     }),
-    route!("DELETE", "/api/destinations/{id}", Manage, Some(Permission::JobsWrite), |p| {
-        Operation::DeleteDestination(param(p))
-    }),
+    route!(
+        "DELETE",
+        "/api/destinations/{id}",
+        Manage,
+        Some(Permission::DestinationsWrite),
+        |p| { Operation::DeleteDestination(param(p)) }
+    ),
     route!("GET", "/api/keys", Manage, Some(Permission::KeysWrite), |_| Operation::ListKeys),
     route!("POST", "/api/keys", Manage, Some(Permission::KeysWrite), |_| Operation::CreateKey),
     route!("POST", "/api/keys/{id}/enable", Manage, Some(Permission::KeysWrite), |p| {

@@ -39,7 +39,7 @@ struct ItemPlan {
 
 impl Runner {
     pub(super) async fn load_backup(&self, execution: &Execution, job: Option<Job>, state: &RunState) -> Result<BackupTask, Outcome> {
-        let job = self.job_of(execution, job).await?;
+        let job = self.confined(self.job_of(execution, job).await?)?;
         // Both read the store: at once, since every round trip delays the first byte.
         let (destinations, hooks) = tokio::join!(self.destinations_of(&job), self.hooks_for(&job, state));
         let destinations = destinations?;

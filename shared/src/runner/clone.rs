@@ -25,7 +25,7 @@ pub(super) struct CloneTask {
 
 impl Runner {
     pub(super) async fn load_clone(&self, execution: &Execution, job: Option<Job>, state: &RunState) -> Result<CloneTask, Outcome> {
-        let job = self.job_of(execution, job).await?;
+        let job = self.confined(self.job_of(execution, job).await?)?;
         state.items_total.store(job.items.len(), Ordering::Relaxed);
         state.log(
             LogLevel::Info,

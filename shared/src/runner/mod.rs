@@ -36,8 +36,9 @@ use self::lease::{flush_logs, heartbeat, RunState};
 use self::outcome::{completion, Outcome};
 use self::task::TaskHooks;
 use crate::config::Config;
+use crate::domain::FieldError;
 use crate::domain::{Destination, Execution, ExecutionType, Job, LogLevel, Source};
-use crate::error::StoreError;
+use crate::error::{ServiceError, StoreError};
 use crate::hooks::{HookCall, HookRunner, PreHookFailed};
 use crate::ports::{
     DestinationRepository, Dispatcher, ExecutionStore, HookRepository, JobRepository, KeyStore, ObjectStore, ObjectStores, SettingsStore,
@@ -137,6 +138,15 @@ impl Runner {
             Ok(None) => Err(Outcome::failed("Job was deleted before it ran")),
             Err(e) => Err(Outcome::failed(format!("cannot read the job: {e}"))),
         }
+    }
+
+    /// The job as it may run now: the operator's policy checked again right before the
+    /// runner acts (a path or a link may have changed since the job was stored), with each
+    /// command's program resolved to the file that will run.
+    fn confined(&self, mut job: Job) -> Result<Job, Outcome> {
+        let refused = |e: FieldError| Outcome::failed(format!("the job no longer fits the operator's policy: {}", ServiceError::from(e)));
+        job.items = self.config.policy.check_items(&job.items).map_err(refused)?;
+        Ok(job)
     }
 
     /// The job's destinations, in its order.

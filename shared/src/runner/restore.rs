@@ -47,6 +47,10 @@ impl Runner {
             Some(Ok(r)) => r,
             _ => return Err(Outcome::failed("the restore request is missing or malformed")),
         };
+        if let Err(e) = self.config.policy.check_restore(&request) {
+            let why = crate::error::ServiceError::from(e);
+            return Err(Outcome::failed(format!("the restore no longer fits the operator's policy: {why}")));
+        }
         let (bucket, folder) = execution
             .path
             .as_deref()

@@ -28,8 +28,10 @@ impl Harness {
     fn new() -> Self {
         let hooks_dir = tempfile::tempdir().unwrap();
         let dir = hooks_dir.path().display().to_string();
+        let tmp = std::env::temp_dir().display().to_string();
         let config = Config::from_lookup(|name| match name {
-            "CAIRN_HOOKS_DIR" => Some(dir.clone()),
+            "CAIRN_HOOKS_DIR" | "CAIRN_COMMANDS_DIR" => Some(dir.clone()),
+            "CAIRN_SOURCE_DIRS" | "CAIRN_RESTORE_DIRS" => Some(tmp.clone()),
             "CAIRN_LEASE_SECONDS" => Some("5".into()),
             _ => None,
         })
@@ -55,6 +57,7 @@ impl Harness {
             dispatcher: Arc::new(RecordingDispatcher::default()),
             objects: Arc::new(objects.clone()),
             hook_rules: config.hook_rules(),
+            policy: config.policy.clone(),
             download_max_seconds: config.download_max_seconds,
         };
         Self {
@@ -186,9 +189,8 @@ async fn cancel_while_pending_ends_it_at_once_and_it_never_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_while_running_stops_the_run_and_leaves_nothing_stored() {
     let h = Harness::new();
-    let sleeper = h.script("slow.sh", "sleep 30");
-    std::fs::create_dir_all(h.hooks_dir()).unwrap();
-    let job = h.job(serde_json::json!({"kind": "command", "argv": [sleeper]})).await;
+    h.script("slow.sh", "sleep 30");
+    let job = h.job(serde_json::json!({"kind": "command", "argv": ["slow.sh"]})).await;
     let id = h.service.run_job(&job, Trigger::Cli, None).await.unwrap().execution_id;
     let runner = h.runner.clone();
     let hint = id.clone();
@@ -250,6 +252,27 @@ async fn a_failing_pre_hook_stops_the_backup_before_it_reads_and_post_hooks_get_
     assert!(error.contains("'refuse'") && error.contains("status 3"), "{error}");
     assert_eq!(std::fs::read_to_string(&record).unwrap().trim(), "102");
     assert!(h.objects.keys("unit-bucket").is_empty(), "nothing was stored");
+}
+
+#[tokio::test]
+async fn a_job_whose_directory_became_a_link_outside_fails_before_any_hook() {
+    let h = Harness::new();
+    let record = h.hooks_dir().join("pre-ran");
+    h.hook("mark", "pre", h.script("pre.sh", &format!("touch {}", record.display())))
+        .await;
+    let holder = tempfile::tempdir().unwrap();
+    let data = holder.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let job = h.job(directory_source(&data)).await;
+    // Swapped for a link to a directory outside CAIRN_SOURCE_DIRS after the job was stored.
+    std::fs::remove_dir(&data).unwrap();
+    std::os::unix::fs::symlink("/etc", &data).unwrap();
+    let e = h.run(&job).await;
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    let error = e.error.unwrap_or_default();
+    assert!(error.contains("outside CAIRN_SOURCE_DIRS"), "{error}");
+    assert!(!record.exists(), "no hook ran");
+    assert!(h.objects.keys("unit-bucket").is_empty());
 }
 
 #[tokio::test]

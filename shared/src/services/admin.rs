@@ -6,15 +6,40 @@ use super::{CairnService, ServiceError};
 use crate::domain::{new_id, ApiKey, Destination, DestinationSpec, FieldError, Hook, HookSpec, NewKey, Permission, Settings};
 use crate::time;
 
+/// The longest a key may live: five years.
+pub const MAX_KEY_LIFETIME_SECS: i64 = 5 * 365 * 86_400;
+
+/// When a key made at `now` to live `seconds` expires.
+fn expiry(now: chrono::DateTime<chrono::Utc>, seconds: i64) -> Result<String, ServiceError> {
+    let too_long = || FieldError::new("expiresIn", "must be at most 5 years (1825d)");
+    if seconds > MAX_KEY_LIFETIME_SECS {
+        return Err(too_long().into());
+    }
+    let lifetime = chrono::Duration::try_seconds(seconds).ok_or_else(too_long)?;
+    let at = now.checked_add_signed(lifetime).ok_or_else(too_long)?;
+    Ok(time::iso(at))
+}
+
 fn hook_not_found() -> ServiceError {
     ServiceError::NotFound("Hook not found".into())
 }
 
 impl CairnService {
+    /// A hook may name only jobs that exist.
+    async fn check_hook_jobs(&self, spec: &HookSpec) -> Result<(), ServiceError> {
+        for (i, id) in spec.jobs.iter().flatten().enumerate() {
+            if self.jobs.get_job(id).await?.is_none() {
+                return Err(FieldError::new(format!("jobs[{i}]"), format!("no job with id '{id}'")).into());
+            }
+        }
+        Ok(())
+    }
+
     /// # Errors
     /// 400 naming the invalid field.
     pub async fn create_destination(&self, spec: DestinationSpec) -> Result<Destination, ServiceError> {
         spec.validate()?;
+        self.policy.check_destination(&spec)?;
         let d = Destination::from_spec(new_id(), spec, &time::iso(time::now()));
         self.destinations.create_destination(&d).await?;
         Ok(d)
@@ -59,12 +84,20 @@ impl CairnService {
         name: String,
         permissions: Vec<Permission>,
         expires_in_secs: Option<i64>,
+        granted_by: Option<&ApiKey>,
     ) -> Result<NewKey, ServiceError> {
         if permissions.is_empty() {
             return Err(FieldError::new("permissions", "at least one permission is required").into());
         }
+        // A key grants only what it holds itself, so only a key with every permission
+        // grants every permission. (The CLI, with the operator's AWS credentials, grants any.)
+        if let Some(creator) = granted_by {
+            if let Some(missing) = permissions.iter().find(|p| !creator.has(**p)) {
+                return Err(ServiceError::Forbidden(missing.as_str()));
+            }
+        }
         let now = time::now();
-        let expires_at = expires_in_secs.map(|s| time::iso(now + chrono::Duration::seconds(s)));
+        let expires_at = expires_in_secs.map(|s| expiry(now, s)).transpose()?;
         let key = NewKey::generate(new_id(), name, permissions, expires_at, &time::iso(now))?;
         self.keys.create_key(&key.stored).await?;
         info!(key_id = %key.stored.id, name = %key.stored.name, "API key created");
@@ -105,6 +138,7 @@ impl CairnService {
     /// 400 naming the field and why.
     pub async fn create_hook(&self, spec: HookSpec) -> Result<Hook, ServiceError> {
         spec.validate(&self.hook_rules)?;
+        self.check_hook_jobs(&spec).await?;
         let hook = Hook::from_spec(new_id(), spec, &time::iso(time::now()));
         self.hooks.create_hook(&hook).await?;
         info!(hook_id = %hook.id, name = %hook.name, script = %hook.script, "hook created");
@@ -116,6 +150,7 @@ impl CairnService {
     pub async fn update_hook(&self, id: &str, spec: HookSpec) -> Result<Hook, ServiceError> {
         let existing = self.get_hook(id).await?;
         spec.validate(&self.hook_rules)?;
+        self.check_hook_jobs(&spec).await?;
         let mut hook = Hook::from_spec(existing.id, spec, &time::iso(time::now()));
         hook.created_at = existing.created_at;
         if !self.hooks.replace_hook(&hook).await? {

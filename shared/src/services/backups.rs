@@ -77,6 +77,7 @@ impl CairnService {
     /// 404 unknown execution, 409 not a restorable backup, 400 bad request.
     pub async fn start_restore(&self, id: &str, request: RestoreRequest, trigger: Trigger) -> Result<Triggered, ServiceError> {
         request.validate()?;
+        self.policy.check_restore(&request)?;
         let (source, path) = self.restorable(id).await?;
         if let Some(items) = &request.items {
             Self::check_item_names(&source, items.iter().map(|i| i.name.as_str()))?;

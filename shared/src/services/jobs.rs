@@ -40,6 +40,7 @@ impl CairnService {
     /// 400 naming the invalid field (including unknown destinations).
     pub async fn create_job(&self, spec: JobSpec) -> Result<Job, ServiceError> {
         spec.validate()?;
+        self.policy.check_items(&spec.items)?;
         self.check_destinations(&spec).await?;
         let mut job = Job::from_spec(new_id(), spec, &time::iso(time::now()));
         job.next_run_at = next_run(&job)?;
@@ -54,6 +55,7 @@ impl CairnService {
     /// 404 for an unknown job, 400 for an invalid spec.
     pub async fn update_job(&self, id: &str, spec: JobSpec) -> Result<Job, ServiceError> {
         spec.validate()?;
+        self.policy.check_items(&spec.items)?;
         let existing = self.get_job(id).await?;
         self.check_destinations(&spec).await?;
         let mut job = Job::from_spec(existing.id, spec, &time::iso(time::now()));

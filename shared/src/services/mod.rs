@@ -22,7 +22,7 @@ pub use backups::{Download, DownloadRequest, DownloadUrl};
 pub use executions::{ExecutionDetail, Triggered};
 pub use jobs::JobSummary;
 
-use crate::domain::HookRules;
+use crate::domain::{HookRules, Policy};
 use crate::ports::{
     DestinationRepository, Dispatcher, ExecutionStore, HookRepository, JobRepository, KeyStore, ObjectStores, SettingsStore,
 };
@@ -44,6 +44,8 @@ pub struct CairnService {
     pub objects: Arc<dyn ObjectStores>,
     /// Where hook scripts may live: checked when a hook is created or changed.
     pub hook_rules: HookRules,
+    /// What keys may choose among: checked when a job, restore or destination is created.
+    pub policy: Policy,
     /// The longest a download URL may live.
     pub download_max_seconds: u64,
 }

@@ -25,6 +25,7 @@ fn service() -> (CairnService, Arc<MemoryStore>, Arc<RecordingDispatcher>) {
             hooks_dir: "/nonexistent".into(),
             interpreters: vec![],
         },
+        policy: crate::domain::Policy::default(),
         download_max_seconds: 3600,
     };
     (service, store, dispatcher)
@@ -99,7 +100,10 @@ async fn a_disabled_job_is_refused_with_a_conflict() {
 #[tokio::test]
 async fn keys_authenticate_only_while_enabled_and_only_for_what_they_hold() {
     let (svc, _, _) = service();
-    let k = svc.create_key("ci".into(), vec![Permission::JobsExecute], None).await.unwrap();
+    let k = svc
+        .create_key("ci".into(), vec![Permission::JobsExecute], None, None)
+        .await
+        .unwrap();
     let header = format!("Bearer {}", k.secret);
     assert!(svc.authenticate(Some(&header), Permission::JobsExecute).await.is_ok());
     let forbidden = svc.authenticate(Some(&header), Permission::JobsWrite).await.unwrap_err();
@@ -109,4 +113,56 @@ async fn keys_authenticate_only_while_enabled_and_only_for_what_they_hold() {
     assert!(matches!(disabled, ServiceError::Unauthenticated(AuthError::Disabled)), "{disabled}");
     let missing = svc.authenticate(None, Permission::JobsExecute).await.unwrap_err();
     assert!(matches!(missing, ServiceError::Unauthenticated(AuthError::Missing)), "{missing}");
+}
+
+#[tokio::test]
+async fn a_key_grants_only_the_permissions_it_holds() {
+    let (svc, _, _) = service();
+    let granter = svc
+        .create_key("keys".into(), vec![Permission::KeysWrite, Permission::JobsRead], None, None)
+        .await
+        .unwrap();
+    let ok = svc
+        .create_key("reader".into(), vec![Permission::JobsRead], None, Some(&granter.stored))
+        .await;
+    assert!(ok.is_ok());
+    let all = svc
+        .create_key("root".into(), Permission::ALL.to_vec(), None, Some(&granter.stored))
+        .await
+        .unwrap_err();
+    assert!(matches!(all, ServiceError::Forbidden("jobs:write")), "{all}");
+    let admin = svc.create_key("admin".into(), Permission::ALL.to_vec(), None, None).await.unwrap();
+    assert!(
+        svc.create_key("root".into(), Permission::ALL.to_vec(), None, Some(&admin.stored))
+            .await
+            .is_ok(),
+        "only all grants all"
+    );
+}
+
+#[tokio::test]
+async fn key_lifetimes_beyond_five_years_are_refused_without_overflow() {
+    let (svc, _, _) = service();
+    for seconds in [
+        i64::MAX,
+        10_000_000_000_000,
+        106_751_991_167 * 86_400,
+        super::admin::MAX_KEY_LIFETIME_SECS + 1,
+    ] {
+        let e = svc
+            .create_key("k".into(), vec![Permission::JobsRead], Some(seconds), None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("at most 5 years"), "{seconds}: {e}");
+    }
+    let k = svc
+        .create_key(
+            "k".into(),
+            vec![Permission::JobsRead],
+            Some(super::admin::MAX_KEY_LIFETIME_SECS),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(k.stored.expires_at.is_some());
 }

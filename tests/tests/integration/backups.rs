@@ -355,12 +355,12 @@ async fn a_postgres_backup_restores_into_a_fresh_database_with_identical_rows() 
         "INSERT INTO orders (customer, total) SELECT 'customer ' || g, g * 1.25 FROM generate_series(1, 5000) g",
     );
     let app = TestApp::spawn_with(Options {
-        extra_env: vec![("CAIRN_TEST_PG_PASSWORD".into(), pg.password.clone())],
+        extra_env: vec![("CAIRN_SECRET_TEST_PG_PASSWORD".into(), pg.password.clone())],
         ..Options::default()
     })
     .await;
     let url = format!("postgres://postgres@127.0.0.1:{}/app", pg.port);
-    let job = app.create_job(json!({"name": "db", "items": [{"name": "app-db", "source": {"kind": "postgres", "url": url, "passwordEnv": "CAIRN_TEST_PG_PASSWORD"}}]})).await;
+    let job = app.create_job(json!({"name": "db", "items": [{"name": "app-db", "source": {"kind": "postgres", "url": url, "passwordEnv": "CAIRN_SECRET_TEST_PG_PASSWORD"}}]})).await;
     let id = app.run_job(&job).await;
     let e = app.wait_for_end(&id, Duration::from_secs(60)).await;
     assert_eq!(e["status"], "Success", "{e:#}");
@@ -404,11 +404,19 @@ async fn a_postgres_backup_restores_into_a_fresh_database_with_identical_rows() 
 /// the run fails and says so.
 #[tokio::test]
 async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run() {
-    let app = TestApp::spawn().await;
+    let ports: Vec<u16> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+        .collect();
+    let endpoints: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let app = TestApp::spawn_with(Options {
+        extra_env: vec![("CAIRN_ALLOWED_ENDPOINTS".into(), endpoints.join(","))],
+        ..Options::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     make_tree(&dir.path().join("src"));
-    for (flags, damaged) in [(vec!["--no-checksums"], false), (vec!["--no-checksums", "--corrupt"], true)] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cases = [(vec!["--no-checksums"], false), (vec!["--no-checksums", "--corrupt"], true)];
+    for ((flags, damaged), port) in cases.into_iter().zip(ports) {
         let mut store = Command::new(crate::helpers::binary("bench-s3"))
             .arg("--port")
             .arg(port.to_string())
@@ -591,13 +599,13 @@ async fn a_mysql_backup_restores_into_a_new_database_with_identical_rows() {
         "INSERT INTO orders (customer, total, note) SELECT CONCAT('customer ', seq), seq * 1.25, REPEAT('x', seq % 50) FROM seq_1_to_3000",
     );
     let app = TestApp::spawn_with(Options {
-        extra_env: vec![("CAIRN_TEST_MYSQL_PASSWORD".into(), db.password.clone())],
+        extra_env: vec![("CAIRN_SECRET_TEST_MYSQL_PASSWORD".into(), db.password.clone())],
         ..Options::default()
     })
     .await;
     let url = |name: &str| format!("mysql://cairn@127.0.0.1:{}/{name}", db.port);
     let job = app
-        .create_job(json!({"name": "mysql", "items": [{"name": "app-db", "source": {"kind": "mysql", "url": url("app"), "passwordEnv": "CAIRN_TEST_MYSQL_PASSWORD"}}]}))
+        .create_job(json!({"name": "mysql", "items": [{"name": "app-db", "source": {"kind": "mysql", "url": url("app"), "passwordEnv": "CAIRN_SECRET_TEST_MYSQL_PASSWORD"}}]}))
         .await;
     let id = app.run_job(&job).await;
     let e = app.wait_for_end(&id, Duration::from_secs(60)).await;
@@ -609,7 +617,7 @@ async fn a_mysql_backup_restores_into_a_new_database_with_identical_rows() {
     let (status, resp) = app
         .post(
             &format!("/api/executions/{id}/restore"),
-            Some(json!({"target": {"kind": "mysql", "url": url("restored"), "passwordEnv": "CAIRN_TEST_MYSQL_PASSWORD"}})),
+            Some(json!({"target": {"kind": "mysql", "url": url("restored"), "passwordEnv": "CAIRN_SECRET_TEST_MYSQL_PASSWORD"}})),
         )
         .await;
     assert_eq!(status, 200, "{resp}");

@@ -92,7 +92,21 @@ pub struct TestApp {
     pub port: u16,
     server: Option<Child>,
     pub log_path: PathBuf,
+    /// The operator's commands (CAIRN_COMMANDS_DIR): `echo`, `bash`, `false`, `head`.
+    pub commands_dir: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+/// The commands the tests' jobs run, installed as an operator would: small wrappers in
+/// the commands directory (a link to /bin would resolve outside it and be refused).
+fn install_commands(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).expect("commands dir");
+    for name in ["echo", "bash", "false", "head"] {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\nexec /usr/bin/env {name} \"$@\"\n")).expect("command");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
 }
 
 impl Drop for TestApp {
@@ -125,8 +139,10 @@ impl TestApp {
             port: 0,
             server: None,
             log_path: dir.path().join("serve.log"),
+            commands_dir: dir.path().join("commands"),
             _dir: dir,
         };
+        install_commands(&app.commands_dir);
         app.cli(&["init"]).expect("cairn init");
         let key = app
             .cli(&["keys", "create", "--name", "test admin", "--permissions", "all"])
@@ -149,6 +165,11 @@ impl TestApp {
             ("CAIRN_RATE_LIMIT_WRITE", self.options.rate_limit_write.to_string()),
             ("CAIRN_LEASE_SECONDS", self.options.lease_seconds.to_string()),
             ("CAIRN_SWEEP_SECONDS", self.options.sweep_seconds.to_string()),
+            // The operator's policy for the tests' temporary directories.
+            ("CAIRN_COMMANDS_DIR", self.commands_dir.display().to_string()),
+            ("CAIRN_SOURCE_DIRS", std::env::temp_dir().display().to_string()),
+            ("CAIRN_RESTORE_DIRS", std::env::temp_dir().display().to_string()),
+            ("CAIRN_SECRETS_DIR", std::env::temp_dir().display().to_string()),
             ("RUST_LOG", "info".to_owned()),
         ]
         .into_iter()

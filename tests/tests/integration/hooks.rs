@@ -197,7 +197,7 @@ async fn hooks_get_the_values_as_environment_and_json_in_a_minimal_environment()
     let app = TestApp::spawn_with(Options {
         extra_env: vec![
             ("CAIRN_HOOKS_DIR".into(), hooks.dir.display().to_string()),
-            ("CAIRN_TEST_SECRET".into(), "sup3r-s3cret-value".into()),
+            ("CAIRN_SECRET_TEST_SECRET".into(), "sup3r-s3cret-value".into()),
         ],
         ..Options::default()
     })
@@ -213,7 +213,7 @@ async fn hooks_get_the_values_as_environment_and_json_in_a_minimal_environment()
     )
     .await;
     let job = app
-        .create_job(json!({"name": "env", "items": [{"name": "db", "source": {"kind": "postgres", "url": "postgres://u@127.0.0.1:1/db", "passwordEnv": "CAIRN_TEST_SECRET"}}]}))
+        .create_job(json!({"name": "env", "items": [{"name": "db", "source": {"kind": "postgres", "url": "postgres://u@127.0.0.1:1/db", "passwordEnv": "CAIRN_SECRET_TEST_SECRET"}}]}))
         .await;
     let id = app.run_job(&job).await;
     let e = app.wait_for_end(&id, Duration::from_secs(60)).await;
@@ -413,10 +413,10 @@ async fn scripts_outside_the_hooks_dir_relative_or_not_executable_are_refused() 
     fs::set_permissions(&plain, fs::Permissions::from_mode(0o644)).unwrap();
     let dotdot = format!("{}/../out/evil.sh", hooks.dir.display());
     for (script, reason) in [
-        (outside.display().to_string(), "outside the hooks directory"),
+        (outside.display().to_string(), "not an allowed hook script"),
         ("hooks/plain.sh".to_owned(), "absolute path"),
         (plain.display().to_string(), "not an executable"),
-        (dotdot, "outside the hooks directory"),
+        (dotdot, "not an allowed hook script"),
         ("/bin/sh -c id".to_owned(), "absolute path"),
         (format!("/usr/bin/env {}", plain.display()), "neither inside"),
     ] {
@@ -441,9 +441,20 @@ async fn disabled_hooks_and_hooks_for_other_jobs_do_not_run() {
     let hook = create_hook(&app, json!({"name": "disabled", "position": "pre", "type": "backup", "script": a})).await;
     assert_eq!(app.post(&format!("/api/hooks/{hook}/disable"), None).await.0, 200);
     let b = hooks.seed_bash("other-job");
+    let (status, body) = app
+        .post(
+            "/api/hooks",
+            Some(json!({"name": "other-job", "position": "pre", "type": "backup", "script": b, "jobs": ["no-such-job"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "a hook naming a job that does not exist is refused: {body}");
+    assert!(body["error"].as_str().unwrap().contains("jobs[0]"), "{body}");
+    let other = app
+        .create_job(json!({"name": "other", "items": [{"name": "cfg", "source": {"kind": "config"}}]}))
+        .await;
     create_hook(
         &app,
-        json!({"name": "other-job", "position": "pre", "type": "backup", "script": b, "jobs": ["some-other-job"]}),
+        json!({"name": "other-job", "position": "pre", "type": "backup", "script": b, "jobs": [other]}),
     )
     .await;
     // Managed from the CLI too.

@@ -12,6 +12,7 @@ mod backups;
 mod contracts;
 mod hooks;
 mod lambda;
+mod policy;
 mod queue;
 mod restores;
 mod schedules;

@@ -287,7 +287,7 @@ async fn encrypted_backups_store_no_plaintext_and_restore_with_the_identity() {
         identity.to_string().expose_secret().to_owned()
     };
     let app = TestApp::spawn_with(Options {
-        extra_env: vec![("CAIRN_TEST_AGE_IDENTITY".into(), secret_line.clone())],
+        extra_env: vec![("CAIRN_SECRET_TEST_AGE_IDENTITY".into(), secret_line.clone())],
         ..Options::default()
     })
     .await;
@@ -315,7 +315,7 @@ async fn encrypted_backups_store_no_plaintext_and_restore_with_the_identity() {
     let r = restore(
         &app,
         &backup,
-        json!({"target": {"kind": "directory", "path": dst}, "decryption": {"identityEnv": "CAIRN_TEST_AGE_IDENTITY"}}),
+        json!({"target": {"kind": "directory", "path": dst}, "decryption": {"identityEnv": "CAIRN_SECRET_TEST_AGE_IDENTITY"}}),
     )
     .await;
     assert_eq!(r["status"], "Success", "{r:#}");
@@ -347,7 +347,7 @@ async fn postgres_backup_restore_and_clone_give_identical_rows_with_the_seed_hoo
     );
     let hooks = HookDir::new();
     let mut options = hooks.options();
-    options.extra_env.push(("CAIRN_TEST_PG".into(), pg.password.clone()));
+    options.extra_env.push(("CAIRN_SECRET_TEST_PG".into(), pg.password.clone()));
     let app = TestApp::spawn_with(options).await;
     for (name, position, ty) in [
         ("pre-restore", "pre", "restore"),
@@ -366,11 +366,11 @@ async fn postgres_backup_restore_and_clone_give_identical_rows_with_the_seed_hoo
 
     // Backup, then restore into a database that does not exist yet.
     let (job, backup, _) =
-        backup_of(&app, json!({"name": "prod db", "items": [{"name": "prod", "source": {"kind": "postgres", "url": url("prod"), "passwordEnv": "CAIRN_TEST_PG"}}]})).await;
+        backup_of(&app, json!({"name": "prod db", "items": [{"name": "prod", "source": {"kind": "postgres", "url": url("prod"), "passwordEnv": "CAIRN_SECRET_TEST_PG"}}]})).await;
     let r = restore(
         &app,
         &backup,
-        json!({"items": [{"name": "prod", "target": {"kind": "postgres", "url": url("restored"), "passwordEnv": "CAIRN_TEST_PG"}}]}),
+        json!({"items": [{"name": "prod", "target": {"kind": "postgres", "url": url("restored"), "passwordEnv": "CAIRN_SECRET_TEST_PG"}}]}),
     )
     .await;
     assert_eq!(r["status"], "Success", "{r:#}");
@@ -393,8 +393,8 @@ async fn postgres_backup_restore_and_clone_give_identical_rows_with_the_seed_hoo
     let clone_job = app
         .create_job(
             json!({"name": "prod to staging", "type": "clone", "destinations": [], "items": [{"name": "db",
-            "source": {"kind": "postgres", "url": url("prod"), "passwordEnv": "CAIRN_TEST_PG"},
-            "target": {"kind": "postgres", "url": url("staging"), "passwordEnv": "CAIRN_TEST_PG"}}]}),
+            "source": {"kind": "postgres", "url": url("prod"), "passwordEnv": "CAIRN_SECRET_TEST_PG"},
+            "target": {"kind": "postgres", "url": url("staging"), "passwordEnv": "CAIRN_SECRET_TEST_PG"}}]}),
         )
         .await;
     let c = app.run_job(&clone_job).await;

@@ -133,20 +133,18 @@ async fn the_seed_bash_script_exits_0_after_a_real_backup() {
 #[tokio::test]
 async fn the_seed_bash_script_exits_1_with_the_error_when_the_backup_fails() {
     let app = TestApp::spawn().await;
+    // Inside CAIRN_SOURCE_DIRS, so the job is accepted, but gone by the time it runs.
+    let gone = std::env::temp_dir().join(format!("cairn-test-gone-{}", uuid::Uuid::new_v4().simple()));
+    let gone = gone.display().to_string();
     let job = app
-        .create_job(
-            json!({"name": "Broken", "items": [{"name": "gone", "source": {"kind": "directory", "path": "/nonexistent/cairn-test"}}]}),
-        )
+        .create_job(json!({"name": "Broken", "items": [{"name": "gone", "source": {"kind": "directory", "path": gone}}]}))
         .await;
     let seed = seed();
     let start = seed.find("#!/bin/bash\nset -euo pipefail\nAPI_KEY").unwrap();
     let end = start + seed[start..].find("\ndone").unwrap() + "\ndone".len();
     let (code, out) = bash(&substitute(&seed[start..end], &app, &job));
     assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("Backup failed: item 'gone' failed") && out.contains("/nonexistent/cairn-test"),
-        "{out}"
-    );
+    assert!(out.contains("Backup failed: item 'gone' failed") && out.contains(&gone), "{out}");
 }
 
 /// The seed's playbook with its indentation restored: the published page flattened it,

@@ -137,7 +137,10 @@ impl DynamoStore {
     fn decode_cursor(cursor: &str, allowed: &[&str]) -> Option<Item> {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
         let map: HashMap<String, String> = serde_json::from_slice(&bytes).ok()?;
-        if map.is_empty() || map.keys().any(|k| !allowed.contains(&k.as_str())) || map.values().any(|v| v.len() > 256) {
+        // Exactly this listing's key attributes: a cursor missing one would reach
+        // DynamoDB as an invalid start key.
+        let exact = map.len() == allowed.len() && allowed.iter().all(|k| map.contains_key(*k));
+        if !exact || map.values().any(|v| v.is_empty() || v.len() > 256) {
             return None;
         }
         Some(map.into_iter().map(|(k, v)| (k, s(v))).collect())

@@ -84,13 +84,27 @@ pub fn verify_before_apply(
     Ok(())
 }
 
-/// Reads a whole tar archive, checking every entry's path and hard-link target.
+/// Reads a whole tar archive, checking every entry's path and hard-link target, and that
+/// no entry lies under a symlink an earlier entry makes (`lnk -> /var`, then `lnk/x`):
+/// all of it before a single entry is written.
 fn check_archive(decoder: impl Read) -> Result<(), EngineError> {
     let mut archive = tar::Archive::new(decoder);
+    let mut links: Vec<std::path::PathBuf> = Vec::new();
     for entry in archive.entries().map_err(|e| damaged(format!("archive is damaged: {e}")))? {
         let entry = entry.map_err(|e| damaged(format!("archive is damaged: {e}")))?;
         let path = entry.path().map_err(|e| damaged(e.to_string()))?.into_owned();
         check_entry_path(&path)?;
+        let path = normalized(&path);
+        if let Some(link) = links.iter().find(|l| path.starts_with(l) && path != **l) {
+            return Err(refused(format!(
+                "archive entry '{}' lies under the link '{}' an earlier entry makes; the archive is refused",
+                path.display(),
+                link.display()
+            )));
+        }
+        if entry.header().entry_type().is_symlink() {
+            links.push(path);
+        }
         if let Ok(Some(link)) = entry.link_name() {
             if entry.header().entry_type().is_hard_link() {
                 check_entry_path(&link)?;
@@ -101,9 +115,33 @@ fn check_archive(decoder: impl Read) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// An entry path without `.` components, to compare entries.
+fn normalized(path: &Path) -> std::path::PathBuf {
+    path.components().filter(|c| !matches!(c, Component::CurDir)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn archive_with_link_then_entry_below_it() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, "lnk", "/var").unwrap();
+        let mut f = tar::Header::new_gnu();
+        f.set_size(2);
+        f.set_mode(0o644);
+        b.append_data(&mut f, "./lnk/x", &b"hi"[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn an_entry_under_an_earlier_link_is_refused_before_anything_is_written() {
+        let e = check_archive(archive_with_link_then_entry_below_it().as_slice()).unwrap_err();
+        assert!(e.to_string().contains("under the link 'lnk'"), "{e}");
+    }
 
     #[test]
     fn escaping_entry_paths_are_refused() {

@@ -8,8 +8,18 @@ use std::process::{Command, Stdio};
 use super::{read_secret, refused};
 use crate::domain::ManifestItem;
 use crate::engine::io::CountingReader;
+use crate::engine::sources::command::confined;
+use crate::engine::sources::database::CONNECT_TIMEOUT_SECS;
 use crate::engine::sources::SourceContext;
 use crate::error::EngineError;
+
+/// A database client, run as commands are (see [`confined`]), with a connect timeout
+/// for PostgreSQL's.
+fn client(program: &str, workdir: &std::path::Path) -> Command {
+    let mut cmd = confined(program, workdir);
+    cmd.env("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_SECS.to_string());
+    cmd
+}
 
 /// Feeds a PostgreSQL dump (plain SQL or custom format) to `url`'s database.
 ///
@@ -104,7 +114,11 @@ fn mysql_argv(url: &str) -> Result<(Vec<String>, String), EngineError> {
     if db.is_empty() {
         return Err(refused("the MySQL URL names no database"));
     }
-    let mut argv = vec!["mysql".to_owned(), format!("--host={host}")];
+    let mut argv = vec![
+        "mysql".to_owned(),
+        format!("--connect-timeout={CONNECT_TIMEOUT_SECS}"),
+        format!("--host={host}"),
+    ];
     if let Some(p) = port {
         argv.push(format!("--port={p}"));
     }
@@ -116,7 +130,8 @@ fn mysql_argv(url: &str) -> Result<(Vec<String>, String), EngineError> {
 
 /// Runs a client command to completion and answers its stdout.
 fn run_quiet(argv: &[String], secret: Option<(&'static str, String)>) -> Result<String, EngineError> {
-    let mut cmd = Command::new(&argv[0]);
+    let workdir = tempfile::Builder::new().prefix("cairn-restore-").tempdir()?;
+    let mut cmd = client(&argv[0], workdir.path());
     cmd.args(&argv[1..]).stdin(Stdio::null());
     if let Some((k, v)) = secret {
         cmd.env(k, v);
@@ -140,7 +155,8 @@ fn feed_command(
     mut input: impl Read,
     ctx: &SourceContext,
 ) -> Result<u64, EngineError> {
-    let mut cmd = Command::new(&argv[0]);
+    let workdir = tempfile::Builder::new().prefix("cairn-restore-").tempdir()?;
+    let mut cmd = client(&argv[0], workdir.path());
     cmd.args(&argv[1..])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -1,5 +1,7 @@
 //! A program whose standard output is the dump: run without a shell, in its own process
-//! group, with a watchdog for its time limit and for cancels.
+//! group and a fresh working directory, with the hooks' minimal environment (nothing of
+//! the runner's: no AWS credentials) plus only the secret its item names, and a watchdog
+//! for its time limit and for cancels.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::{pour, ArchiveSink, SourceContext, FILE_READ_SIZE};
 use crate::engine::io::CountingReader;
 use crate::error::EngineError;
+use crate::hooks::{redact, HOOK_PATH};
 
 /// Runs a dump program without a shell, in its own process group, copying its standard
 /// output into `out`. A watchdog kills the whole group on timeout or cancel. `secret` is
@@ -21,17 +24,18 @@ use crate::error::EngineError;
 pub fn run<W: ArchiveSink>(
     argv: &[String],
     secret: Option<(&'static str, String)>,
-    timeout: Duration,
+    limits: Limits,
     mut out: W,
     ctx: &SourceContext,
 ) -> Result<W, EngineError> {
     let program = argv.first().ok_or_else(|| EngineError::InvalidSource("empty command".into()))?;
-    let mut cmd = Command::new(program);
+    let workdir = tempfile::Builder::new().prefix("cairn-command-").tempdir()?;
+    let mut cmd = confined(program, workdir.path());
     cmd.args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
+    let secret_value = secret.as_ref().map(|(_, v)| v.clone());
     if let Some((name, value)) = secret {
         cmd.env(name, value);
     }
@@ -40,7 +44,7 @@ pub fn run<W: ArchiveSink>(
         .map_err(|e| EngineError::SourceFailed(format!("cannot start {program}: {e}")))?;
     let pid = i32::try_from(child.id()).unwrap_or(0);
     let stderr_thread = keep_stderr_tail(child.stderr.take());
-    let watchdog = Watchdog::start(pid, timeout, ctx.signals.clone());
+    let watchdog = Watchdog::start(pid, limits, ctx.signals.clone());
     let stdout = child
         .stdout
         .take()
@@ -57,16 +61,27 @@ pub fn run<W: ArchiveSink>(
         kill_group(pid);
     }
     let status = child.wait();
-    let timed_out = watchdog.stop();
-    let stderr_text = stderr_thread.join().unwrap_or_default();
+    let killed_for = watchdog.stop();
+    // The item's own password must not reach the execution's error through a client's
+    // complaint about it.
+    let stderr_text = redact(&stderr_thread.join().unwrap_or_default(), secret_value.as_slice());
     if ctx.signals.cancelled() {
         return Err(EngineError::Cancelled);
     }
-    if timed_out {
-        return Err(EngineError::SourceFailed(format!(
-            "{program} timed out after {} s and was killed",
-            timeout.as_secs()
-        )));
+    match killed_for {
+        Some(Killed::Timeout) => {
+            let secs = limits.total.as_secs();
+            return Err(EngineError::SourceFailed(format!(
+                "{program} timed out after {secs} s and was killed"
+            )));
+        }
+        Some(Killed::Silent) => {
+            let secs = limits.first_output.map_or(0, |d| d.as_secs());
+            return Err(EngineError::SourceFailed(format!(
+                "{program} wrote nothing for {secs} s and was killed: is its server reachable, and is it the right kind of server?"
+            )));
+        }
+        None => {}
     }
     copied?;
     let status = status?;
@@ -79,6 +94,21 @@ pub fn run<W: ArchiveSink>(
         )));
     }
     Ok(out)
+}
+
+/// A program to run the way hooks run: in its own process group and working directory,
+/// with only `PATH`, `HOME`, `TMPDIR` and `LANG` set. Dump and restore clients are run
+/// this way too; callers add the one secret a client needs.
+pub fn confined(program: impl AsRef<std::ffi::OsStr>, workdir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", HOOK_PATH)
+        .env("HOME", workdir)
+        .env("TMPDIR", workdir)
+        .env("LANG", "C.UTF-8")
+        .current_dir(workdir)
+        .process_group(0);
+    cmd
 }
 
 /// Kills a process group, the program and whatever it started.
@@ -107,37 +137,69 @@ fn keep_stderr_tail(stderr: Option<std::process::ChildStderr>) -> std::thread::J
     })
 }
 
-/// Kills the program's process group once its time is up or the run is cancelled.
+/// How long a program may run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The whole run.
+    pub total: Duration,
+    /// Until its first byte of output: for clients with no connect timeout of their own,
+    /// which would wait on a port that is not their server for the whole `total`.
+    pub first_output: Option<Duration>,
+}
+
+impl Limits {
+    pub fn total(total: Duration) -> Self {
+        Self { total, first_output: None }
+    }
+}
+
+/// Why the watchdog killed the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Killed {
+    Timeout,
+    Silent,
+}
+
+/// Kills the program's process group once its time is up, it stayed silent too long, or
+/// the run is cancelled.
 struct Watchdog {
     done: Arc<AtomicBool>,
-    timed_out: Arc<AtomicBool>,
+    killed: Arc<std::sync::Mutex<Option<Killed>>>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Watchdog {
-    fn start(pid: i32, timeout: Duration, signals: Arc<crate::engine::Signals>) -> Self {
+    fn start(pid: i32, limits: Limits, signals: Arc<crate::engine::Signals>) -> Self {
         let done = Arc::new(AtomicBool::new(false));
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let (d, t) = (done.clone(), timed_out.clone());
+        let killed = Arc::new(std::sync::Mutex::new(None));
+        let (d, k) = (done.clone(), killed.clone());
         let thread = std::thread::spawn(move || {
-            let deadline = Instant::now() + timeout;
+            let started = Instant::now();
             while !d.load(Ordering::Relaxed) {
-                let expired = Instant::now() >= deadline;
-                if expired || signals.cancelled() {
-                    t.store(expired, Ordering::Relaxed);
+                let why = if started.elapsed() >= limits.total {
+                    Some(Killed::Timeout)
+                } else if limits.first_output.is_some_and(|f| started.elapsed() >= f) && signals.input_bytes.load(Ordering::Relaxed) == 0 {
+                    Some(Killed::Silent)
+                } else {
+                    None
+                };
+                if why.is_some() || signals.cancelled() {
+                    if let Ok(mut slot) = k.lock() {
+                        *slot = why;
+                    }
                     kill_group(pid);
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        Self { done, timed_out, thread }
+        Self { done, killed, thread }
     }
 
-    /// Stops watching (the program ended); answers whether it was killed for its time.
-    fn stop(self) -> bool {
+    /// Stops watching (the program ended); answers why it was killed, if it was.
+    fn stop(self) -> Option<Killed> {
         self.done.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
-        self.timed_out.load(Ordering::Relaxed)
+        self.killed.lock().ok().and_then(|k| *k)
     }
 }

@@ -1,7 +1,10 @@
 //! Database dumps: pg_dump and mysqldump, with the password handed over in the
 //! environment (never argv).
 
-use super::{command, ArchiveSink, SourceContext, DEFAULT_COMMAND_TIMEOUT};
+use std::time::Duration;
+
+use super::command::{self, Limits};
+use super::{ArchiveSink, SourceContext, DEFAULT_COMMAND_TIMEOUT};
 use crate::error::EngineError;
 
 /// Dumps a PostgreSQL database: custom format, or plain SQL when `plain`.
@@ -17,7 +20,20 @@ pub fn pg_dump<W: ArchiveSink>(url: &str, password_env: Option<&str>, plain: boo
         format!("--dbname={url}"),
     ];
     let env = password_env.map(|v| secret_env(v, "PGPASSWORD")).transpose()?;
-    command::run(&argv, env, DEFAULT_COMMAND_TIMEOUT, out, ctx)
+    command::run(&with_connect_timeout(argv), env, Limits::total(DEFAULT_COMMAND_TIMEOUT), out, ctx)
+}
+
+/// How long a dump client waits for its server before it gives up (a port that is not a
+/// database would otherwise hold the slot for the command's whole time limit).
+pub const CONNECT_TIMEOUT_SECS: u32 = 30;
+
+/// pg_dump's connect timeout rides in its connection string.
+fn with_connect_timeout(mut argv: Vec<String>) -> Vec<String> {
+    if let Some(db) = argv.iter_mut().find(|a| a.starts_with("--dbname=")) {
+        let sep = if db.contains('?') { '&' } else { '?' };
+        db.push_str(&format!("{sep}connect_timeout={CONNECT_TIMEOUT_SECS}"));
+    }
+    argv
 }
 
 /// Dumps a MySQL or MariaDB database in one transaction, with routines and triggers.
@@ -27,7 +43,13 @@ pub fn pg_dump<W: ArchiveSink>(url: &str, password_env: Option<&str>, plain: boo
 pub fn mysqldump<W: ArchiveSink>(url: &str, password_env: Option<&str>, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
     let argv = mysqldump_argv(url)?;
     let env = password_env.map(|v| secret_env(v, "MYSQL_PWD")).transpose()?;
-    command::run(&argv, env, DEFAULT_COMMAND_TIMEOUT, out, ctx)
+    // MariaDB's mysqldump has no connect timeout; it writes its header as soon as it is
+    // connected, so silence means it is still waiting for a server.
+    let limits = Limits {
+        total: DEFAULT_COMMAND_TIMEOUT,
+        first_output: Some(Duration::from_secs(u64::from(CONNECT_TIMEOUT_SECS) * 2)),
+    };
+    command::run(&argv, env, limits, out, ctx)
 }
 
 /// Reads the password from the runner's environment variable `var` and hands it to the

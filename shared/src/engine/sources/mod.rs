@@ -116,13 +116,10 @@ pub fn produce<W: ArchiveSink>(source: &Source, out: W, ctx: &SourceContext) -> 
             database::pg_dump(url, password_env.as_deref(), *format == Some(DumpFormat::Plain), out, ctx)
         }
         Source::Mysql { url, password_env } => database::mysqldump(url, password_env.as_deref(), out, ctx),
-        Source::Command { argv, timeout_seconds } => command::run(
-            argv,
-            None,
-            timeout_seconds.map_or(DEFAULT_COMMAND_TIMEOUT, Duration::from_secs),
-            out,
-            ctx,
-        ),
+        Source::Command { argv, timeout_seconds } => {
+            let limits = command::Limits::total(timeout_seconds.map_or(DEFAULT_COMMAND_TIMEOUT, Duration::from_secs));
+            command::run(argv, None, limits, out, ctx)
+        }
         Source::S3 { bucket, prefix } => s3::archive(bucket, prefix, out, ctx),
         Source::Config {} => config::archive(out, ctx),
     };
