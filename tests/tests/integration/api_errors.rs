@@ -114,3 +114,45 @@ async fn query_parameters_are_validated() {
         assert!(body["error"].as_str().unwrap().contains(word), "{path}: {body}");
     }
 }
+
+#[tokio::test]
+async fn when_the_body_is_a_json_array_should_return_400_and_create_nothing() {
+    let app = TestApp::spawn().await;
+    let (status, body) = send(
+        app.req(reqwest::Method::POST, "/api/destinations")
+            .header("content-type", "application/json")
+            .body(r#"["primary", "some-bucket", "p"]"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("must be a JSON object"), "{body}");
+    assert_eq!(app.get("/api/destinations").await.1["data"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn when_a_cursor_is_crafted_should_return_400_not_500() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let crafted = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"id":"x","listPartition":"executions"}"#);
+    let (status, body) = app.get(&format!("/api/executions?cursor={crafted}")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("cursor"), "{body}");
+}
+
+#[tokio::test]
+async fn when_an_idempotency_key_is_not_ascii_should_return_400_and_queue_nothing() {
+    let app = TestApp::spawn().await;
+    let job = app
+        .create_job(json!({"name": "j", "items": [{"name": "c", "source": {"kind": "config"}}]}))
+        .await;
+    let value = reqwest::header::HeaderValue::from_bytes("déjà-vu".as_bytes()).unwrap();
+    let (status, body) = send(
+        app.req(reqwest::Method::POST, &format!("/api/jobs/{job}/run"))
+            .header("idempotency-key", value),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("Idempotency-Key"), "{body}");
+    let listed = app.get(&format!("/api/executions?jobId={job}")).await.1;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "{listed}");
+}
