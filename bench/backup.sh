@@ -106,7 +106,7 @@ done
 
 echo "== (a) cairn serve  (x$runs)"
 export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ENDPOINT_URL_S3="$s3"
-export CAIRN_TABLE_PREFIX="bench$(date +%s)" CAIRN_BUCKET=bench CAIRN_RATE_LIMIT_GET=100000 CAIRN_RATE_LIMIT_WRITE=100000 RUST_LOG=warn
+export CAIRN_TABLE_PREFIX="bench$(date +%s)" CAIRN_BUCKET=bench CAIRN_SOURCE_DIRS="$data" CAIRN_RATE_LIMIT_GET=100000 CAIRN_RATE_LIMIT_WRITE=100000 RUST_LOG=warn
 "$cairn_bin" init >/dev/null
 key=$("$cairn_bin" --output json keys create --name bench --permissions all | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 "$cairn_bin" serve --port 3999 >"$work/serve.log" 2>&1 &
