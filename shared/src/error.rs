@@ -113,6 +113,9 @@ pub enum ServiceError {
     /// The state of an object forbids the operation (a disabled job, an ended execution).
     #[error("{0}")]
     Conflict(String),
+    /// A client sent more requests of a class this minute than it may.
+    #[error("Rate limit exceeded: {limit} {class} requests per minute per client; retry in {retry_after} s")]
+    RateLimited { limit: u32, class: &'static str, retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

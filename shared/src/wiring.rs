@@ -61,7 +61,7 @@ impl App {
             None => Arc::new(InProcessDispatcher { runner: runner.clone() }),
         };
         let service = service(&config, &store, dispatcher, objects.clone());
-        let http = HttpApi::new(service.clone(), store.clone(), &config);
+        let http = HttpApi::new(service.clone(), &config);
         Self {
             config,
             clients,
@@ -88,6 +88,7 @@ fn service(config: &Config, store: &Arc<DynamoStore>, dispatcher: Arc<dyn Dispat
         executions: store.clone(),
         settings: store.clone(),
         hooks: store.clone(),
+        limiter: store.clone(),
         dispatcher,
         hook_rules: config.hook_rules(),
         policy: config.policy.clone(),
@@ -121,7 +122,7 @@ impl ApiApp {
             None => Arc::new(NotServedHere),
         };
         let service = service(&config, &store, dispatcher, Arc::new(NotServedHere));
-        let http = HttpApi::new(service.clone(), store.clone(), &config);
+        let http = HttpApi::new(service.clone(), &config);
         Self {
             config,
             store,

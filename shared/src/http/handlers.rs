@@ -1,11 +1,9 @@
 //! The HTTP layer: route, rate-limit, size-check, authenticate and authorise, then turn
 //! each operation into one service call and its result into a response.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tracing::{info_span, warn, Instrument};
+use tracing::{info_span, Instrument};
 
 use super::request::{parse_json_body, ApiRequest};
 use super::response::{error_response, ApiResponse};
@@ -15,9 +13,8 @@ use super::views;
 use crate::config::Config;
 use crate::domain::key::parse_duration_seconds;
 use crate::domain::{ApiKey, DestinationSpec, ExecutionStatus, HookSpec, JobSpec, Permission, RestoreRequest, Trigger};
-use crate::ports::{ExecutionQuery, RateLimiter};
+use crate::ports::ExecutionQuery;
 use crate::services::{CairnService, DownloadRequest};
-use crate::time;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -26,7 +23,6 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct HttpApi {
     pub service: CairnService,
-    pub limiter: Arc<dyn RateLimiter>,
     pub rate_limit_get: u32,
     pub rate_limit_write: u32,
 }
@@ -52,10 +48,9 @@ struct CreateKeyBody {
 type Answer = Result<ApiResponse, HttpError>;
 
 impl HttpApi {
-    pub fn new(service: CairnService, limiter: Arc<dyn RateLimiter>, config: &Config) -> Self {
+    pub fn new(service: CairnService, config: &Config) -> Self {
         Self {
             service,
-            limiter,
             rate_limit_get: config.rate_limit_get,
             rate_limit_write: config.rate_limit_write,
         }
@@ -107,24 +102,14 @@ impl HttpApi {
         self.dispatch(route.operation, req, key.as_ref()).await
     }
 
+    /// Counts the request against its client's budget for its class (GET, or writes).
     async fn check_rate(&self, req: &ApiRequest) -> Result<(), HttpError> {
         let (class, limit) = if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
             ("GET", self.rate_limit_get)
         } else {
             ("write", self.rate_limit_write)
         };
-        let now = time::now().timestamp();
-        let window = now / 60;
-        let retry_after = u64::try_from((window + 1) * 60 - now).unwrap_or(1).max(1);
-        let hits = self
-            .limiter
-            .hit(&format!("{}#{class}#{window}", req.source_ip), (window + 2) * 60)
-            .await?;
-        if hits > u64::from(limit) {
-            warn!(source_ip = %req.source_ip, class, hits, "rate limited");
-            return Err(HttpError::RateLimited { limit, class, retry_after });
-        }
-        Ok(())
+        Ok(self.service.admit(&req.source_ip, class, limit).await?)
     }
 
     /// One operation, by the part of the API it belongs to.

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::status::{is_fault, status, HttpError};
+use crate::error::ServiceError;
 
 /// A JSON response.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ impl ApiResponse {
 pub fn error_response(e: &HttpError, request_id: &str) -> ApiResponse {
     let mut headers = Vec::new();
     match e {
-        HttpError::RateLimited { retry_after, .. } => headers.push(("retry-after", retry_after.to_string())),
+        HttpError::Service(ServiceError::RateLimited { retry_after, .. }) => headers.push(("retry-after", retry_after.to_string())),
         HttpError::MethodNotAllowed { allowed, .. } => headers.push(("allow", allowed.clone())),
         _ => {}
     }

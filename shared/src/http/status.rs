@@ -18,8 +18,6 @@ pub enum HttpError {
     MethodNotAllowed { method: String, path: String, allowed: String },
     #[error("Request body too large: {size} bytes, the limit is {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
-    #[error("Rate limit exceeded: {limit} {class} requests per minute per client; retry in {retry_after} s")]
-    RateLimited { limit: u32, class: &'static str, retry_after: u64 },
 }
 
 impl From<StoreError> for HttpError {
@@ -49,13 +47,13 @@ pub fn status(e: &HttpError) -> u16 {
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound(_) => 404,
             ServiceError::Conflict(_) => 409,
+            ServiceError::RateLimited { .. } => 429,
             ServiceError::Store(_) | ServiceError::ObjectStore(_) => 500,
         },
         HttpError::BadRequest(_) => 400,
         HttpError::NoRoute(_) => 404,
         HttpError::MethodNotAllowed { .. } => 405,
         HttpError::PayloadTooLarge { .. } => 413,
-        HttpError::RateLimited { .. } => 429,
     }
 }
 
@@ -79,11 +77,12 @@ mod tests {
             (StoreError::Malformed("x".into()).into(), 500),
             (HttpError::PayloadTooLarge { size: 2, limit: 1 }, 413),
             (
-                HttpError::RateLimited {
+                ServiceError::RateLimited {
                     limit: 1,
                     class: "GET",
                     retry_after: 3,
-                },
+                }
+                .into(),
                 429,
             ),
         ];

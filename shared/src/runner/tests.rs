@@ -54,6 +54,7 @@ impl Harness {
             executions: store.clone(),
             settings: store.clone(),
             hooks: store.clone(),
+            limiter: store.clone(),
             dispatcher: Arc::new(RecordingDispatcher::default()),
             objects: Arc::new(objects.clone()),
             hook_rules: config.hook_rules(),

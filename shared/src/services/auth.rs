@@ -16,6 +16,24 @@ const KEY_USE_PRECISION_SECONDS: i64 = 60;
 const MAX_KEY_LENGTH: usize = 256;
 
 impl CairnService {
+    /// Counts one request of `client` (its address as the gateway saw it, never a header)
+    /// in its `class` for this minute; counters live in the store, so every instance
+    /// shares them.
+    ///
+    /// # Errors
+    /// [`ServiceError::RateLimited`] past `limit`, with the seconds until the next window.
+    pub async fn admit(&self, client: &str, class: &'static str, limit: u32) -> Result<(), ServiceError> {
+        let now = time::now().timestamp();
+        let window = now / 60;
+        let retry_after = u64::try_from((window + 1) * 60 - now).unwrap_or(1).max(1);
+        let hits = self.limiter.hit(&format!("{client}#{class}#{window}"), (window + 2) * 60).await?;
+        if hits > u64::from(limit) {
+            warn!(source_ip = %client, class, hits, "rate limited");
+            return Err(ServiceError::RateLimited { limit, class, retry_after });
+        }
+        Ok(())
+    }
+
     /// The key an `Authorization: Bearer cairn_...` header presents, if it may use
     /// `permission`.
     ///

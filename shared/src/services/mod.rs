@@ -7,7 +7,7 @@
 //! - [`executions`]: queueing runs, reading and listing executions, cancelling.
 //! - [`backups`]: restores and downloads of stored backups.
 //! - [`admin`]: destinations, keys, hooks and settings.
-//! - [`auth`]: API keys presented with requests.
+//! - [`auth`]: API keys presented with requests, and per-client rate limits.
 
 pub mod admin;
 pub mod auth;
@@ -24,7 +24,7 @@ pub use jobs::JobSummary;
 
 use crate::domain::{HookRules, Policy};
 use crate::ports::{
-    DestinationRepository, Dispatcher, ExecutionStore, HookRepository, JobRepository, KeyStore, ObjectStores, SettingsStore,
+    DestinationRepository, Dispatcher, ExecutionStore, HookRepository, JobRepository, KeyStore, ObjectStores, RateLimiter, SettingsStore,
 };
 
 /// How long an `Idempotency-Key` keeps answering the same execution.
@@ -39,6 +39,7 @@ pub struct CairnService {
     pub executions: Arc<dyn ExecutionStore>,
     pub settings: Arc<dyn SettingsStore>,
     pub hooks: Arc<dyn HookRepository>,
+    pub limiter: Arc<dyn RateLimiter>,
     pub dispatcher: Arc<dyn Dispatcher>,
     /// Where backups are read for downloads.
     pub objects: Arc<dyn ObjectStores>,

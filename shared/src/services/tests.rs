@@ -19,6 +19,7 @@ fn service() -> (CairnService, Arc<MemoryStore>, Arc<RecordingDispatcher>) {
         executions: store.clone(),
         settings: store.clone(),
         hooks: store.clone(),
+        limiter: store.clone(),
         dispatcher: dispatcher.clone(),
         objects: Arc::new(MemoryObjects::default()),
         hook_rules: HookRules {
