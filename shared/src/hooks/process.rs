@@ -114,9 +114,13 @@ impl HookRunner {
             Ok(d) => d,
             Err(e) => return fail(format!("cannot create a working directory: {e}")),
         };
-        let mut cmd = tokio::process::Command::new(&resolved.program);
-        cmd.args(&resolved.args).args(&call.args);
-        confine(&mut cmd, workdir.path());
+        let mut cmd = tokio::process::Command::from(confined(&resolved.program, workdir.path()));
+        cmd.args(&resolved.args)
+            .args(&call.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         named_environment(&mut cmd, hook, call);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
@@ -141,21 +145,21 @@ impl HookRunner {
     }
 }
 
-/// What every hook process gets: its own process group and working directory, a minimal
-/// environment (nothing of the runner's), piped standard streams, and death with its
-/// handle.
-fn confine(cmd: &mut tokio::process::Command, workdir: &std::path::Path) {
+/// A program to run the way every hook, command source and database client runs: no
+/// shell, its own process group and working directory, and a minimal environment (only
+/// `PATH`, `HOME`, `TMPDIR` and `LANG`; nothing of the runner's, no AWS credentials).
+/// Callers add the one secret a client needs.
+pub fn confined(program: impl AsRef<std::ffi::OsStr>, workdir: &std::path::Path) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(program);
     cmd.env_clear()
         .env("PATH", HOOK_PATH)
         .env("HOME", workdir)
         .env("TMPDIR", workdir)
         .env("LANG", "C.UTF-8")
         .current_dir(workdir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+        .process_group(0);
+    cmd
 }
 
 /// The hook's own `CAIRN_*` values, and the runner's AWS credentials only where the hook

@@ -4,8 +4,7 @@
 //! for its time limit and for cancels.
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +12,8 @@ use std::time::{Duration, Instant};
 use super::{pour, ArchiveSink, SourceContext, FILE_READ_SIZE};
 use crate::engine::io::CountingReader;
 use crate::error::EngineError;
-use crate::hooks::{redact, HOOK_PATH};
+pub use crate::hooks::process::confined;
+use crate::hooks::redact;
 
 /// Runs a dump program without a shell, in its own process group, copying its standard
 /// output into `out`. A watchdog kills the whole group on timeout or cancel. `secret` is
@@ -94,21 +94,6 @@ pub fn run<W: ArchiveSink>(
         )));
     }
     Ok(out)
-}
-
-/// A program to run the way hooks run: in its own process group and working directory,
-/// with only `PATH`, `HOME`, `TMPDIR` and `LANG` set. Dump and restore clients are run
-/// this way too; callers add the one secret a client needs.
-pub fn confined(program: impl AsRef<std::ffi::OsStr>, workdir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_clear()
-        .env("PATH", HOOK_PATH)
-        .env("HOME", workdir)
-        .env("TMPDIR", workdir)
-        .env("LANG", "C.UTF-8")
-        .current_dir(workdir)
-        .process_group(0);
-    cmd
 }
 
 /// Kills a process group, the program and whatever it started.
