@@ -34,6 +34,11 @@ echo "== cfn-lint template.yaml"
 echo "== cargo build"
 cargo build --locked --workspace --bins
 
+seeds="${CAIRN_SEEDS_DIR:-$root/../shared/seeds}"
+if [ ! -f "$seeds/dbackup-webhook-api.txt" ] || [ ! -f "$seeds/jetbackup-hooks.txt" ]; then
+    echo "note: the seed documents are not in $seeds: the tests that run the seeds' published clients and hook samples skip (set CAIRN_SEEDS_DIR to run them)"
+fi
+
 echo "== cargo test"
 cargo test --locked --workspace -- --test-threads "${CAIRN_TEST_THREADS:-6}"
 

