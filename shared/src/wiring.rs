@@ -55,7 +55,8 @@ impl App {
             hooks: store.clone(),
         };
         let objects: Arc<dyn ObjectStores> = Arc::new(clients.object_stores());
-        let runner = Arc::new(Runner::new(stores, objects.clone(), config.clone()));
+        let secrets = Arc::new(clients.secret_store());
+        let runner = Arc::new(Runner::new(stores, objects.clone(), secrets, config.clone()));
         let dispatcher: Arc<dyn Dispatcher> = match &config.runner_function {
             Some(name) => Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())),
             None => Arc::new(InProcessDispatcher { runner: runner.clone() }),

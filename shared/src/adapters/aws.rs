@@ -11,6 +11,7 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub sdk_config: aws_config::SdkConfig,
 }
 
@@ -29,8 +30,14 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             lambda: aws_sdk_lambda::Client::new(&sdk_config),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk_config),
             sdk_config,
         }
+    }
+
+    /// The secret store: Secrets Manager.
+    pub fn secret_store(&self) -> super::secrets::SecretsManager {
+        super::secrets::SecretsManager::new(self.secrets.clone())
     }
 
     /// The object stores: the default S3 client, or one per destination endpoint.

@@ -5,12 +5,14 @@
 //! - [`dynamo`]: the state stores on DynamoDB, by table family.
 //! - [`s3`]: the object store on S3 (and S3-compatible stores).
 //! - [`lambda`]: dispatch to the runner function.
+//! - [`secrets`]: secrets on AWS Secrets Manager.
 //! - [`tables`]: the table definitions `cairn init` and template.yaml share.
 
 pub mod aws;
 pub mod dynamo;
 pub mod lambda;
 pub mod s3;
+pub mod secrets;
 pub mod tables;
 
 pub use aws::AwsClients;

@@ -47,11 +47,14 @@ pub enum Source {
         exclude: Vec<String>,
     },
     /// A PostgreSQL database, dumped with pg_dump. The password comes from the runner's
-    /// environment variable `passwordEnv`, never from the URL.
+    /// environment variable `passwordEnv` or the Secrets Manager secret `passwordSecret`,
+    /// never from the URL.
     Postgres {
         url: String,
         #[serde(default, rename = "passwordEnv", skip_serializing_if = "Option::is_none")]
         password_env: Option<String>,
+        #[serde(default, rename = "passwordSecret", skip_serializing_if = "Option::is_none")]
+        password_secret: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         format: Option<DumpFormat>,
     },
@@ -60,6 +63,8 @@ pub enum Source {
         url: String,
         #[serde(default, rename = "passwordEnv", skip_serializing_if = "Option::is_none")]
         password_env: Option<String>,
+        #[serde(default, rename = "passwordSecret", skip_serializing_if = "Option::is_none")]
+        password_secret: Option<String>,
     },
     /// Any command whose standard output is the dump, run without a shell.
     Command {
@@ -365,9 +370,37 @@ pub fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>, 
         .collect()
 }
 
+/// Where a secret comes from: the runner's environment, or AWS Secrets Manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretRef<'a> {
+    /// A `CAIRN_SECRET_*` environment variable of the runner.
+    Env(&'a str),
+    /// A Secrets Manager secret (a name under `cairn/`, or its ARN).
+    Manager(&'a str),
+}
+
+/// The secret a `...Env` / `...Secret` pair names, if any.
+///
+/// # Errors
+/// Both are given (field `passwordSecret`).
+pub fn secret_ref<'a>(env: &'a Option<String>, secret: &'a Option<String>) -> Result<Option<SecretRef<'a>>, FieldError> {
+    match (env, secret) {
+        (Some(_), Some(_)) => Err(FieldError::new("passwordSecret", "give passwordEnv or passwordSecret, not both")),
+        (Some(v), None) => Ok(Some(SecretRef::Env(v))),
+        (None, Some(s)) => Ok(Some(SecretRef::Manager(s))),
+        (None, None) => Ok(None),
+    }
+}
+
 /// A database URL: the right scheme, and no password in it (it would be stored and shown
 /// in clear); `passwordEnv` must be a variable name.
-pub(crate) fn check_database_url(field: &str, url: &str, password_env: Option<&str>, postgres: bool) -> Result<(), FieldError> {
+pub(crate) fn check_database_url(
+    field: &str,
+    url: &str,
+    password: Result<Option<SecretRef<'_>>, FieldError>,
+    postgres: bool,
+) -> Result<(), FieldError> {
+    let password = password.map_err(|e| FieldError::new(format!("{field}.{}", e.field), e.reason))?;
     let scheme = if postgres {
         &["postgres://", "postgresql://"][..]
     } else {
@@ -394,7 +427,7 @@ pub(crate) fn check_database_url(field: &str, url: &str, password_env: Option<&s
             "must not contain a password parameter; use passwordEnv",
         ));
     }
-    if let Some(var) = password_env {
+    if let Some(SecretRef::Env(var)) = password {
         let ok =
             !var.is_empty() && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !var.starts_with(|c: char| c.is_ascii_digit());
         if !ok {
@@ -419,8 +452,17 @@ fn validate_source(field: &str, source: &Source) -> Result<(), FieldError> {
                 }
             }
         }
-        Source::Postgres { url, password_env, .. } => check_database_url(field, url, password_env.as_deref(), true)?,
-        Source::Mysql { url, password_env } => check_database_url(field, url, password_env.as_deref(), false)?,
+        Source::Postgres {
+            url,
+            password_env,
+            password_secret,
+            ..
+        } => check_database_url(field, url, secret_ref(password_env, password_secret), true)?,
+        Source::Mysql {
+            url,
+            password_env,
+            password_secret,
+        } => check_database_url(field, url, secret_ref(password_env, password_secret), false)?,
         Source::Command { argv, timeout_seconds } => {
             match argv.first() {
                 None => return Err(FieldError::new(format!("{field}.argv"), "must name a program")),

@@ -96,9 +96,17 @@ impl Policy {
                 let program = argv.first().cloned().unwrap_or_default();
                 argv[0] = self.resolve_command(&format!("{field}.argv[0]"), &program)?.display().to_string();
             }
-            Source::Postgres { url, password_env, .. } | Source::Mysql { url, password_env } => {
-                self.check_database(field, url, password_env.as_deref())?;
+            Source::Postgres {
+                url,
+                password_env,
+                password_secret,
+                ..
             }
+            | Source::Mysql {
+                url,
+                password_env,
+                password_secret,
+            } => self.check_database(field, url, password_env, password_secret)?,
             Source::S3 { .. } | Source::Config {} => {}
         }
         Ok(())
@@ -150,9 +158,16 @@ impl Policy {
     pub fn check_target(&self, field: &str, target: &RestoreTarget) -> Result<(), FieldError> {
         match target {
             RestoreTarget::Directory { path, .. } => self.check_restore_dir(&format!("{field}.path"), path),
-            RestoreTarget::Postgres { url, password_env } | RestoreTarget::Mysql { url, password_env } => {
-                self.check_database(field, url, password_env.as_deref())
+            RestoreTarget::Postgres {
+                url,
+                password_env,
+                password_secret,
             }
+            | RestoreTarget::Mysql {
+                url,
+                password_env,
+                password_secret,
+            } => self.check_database(field, url, password_env, password_secret),
             RestoreTarget::S3 { .. } => Ok(()),
         }
     }
@@ -180,9 +195,12 @@ impl Policy {
 
     /// A database URL's host against `CAIRN_DATABASE_HOSTS`, its parameters, and the
     /// variable its password comes from.
-    fn check_database(&self, field: &str, url: &str, password_env: Option<&str>) -> Result<(), FieldError> {
-        if let Some(var) = password_env {
+    fn check_database(&self, field: &str, url: &str, env: &Option<String>, secret: &Option<String>) -> Result<(), FieldError> {
+        if let Some(var) = env {
             check_secret_var(&format!("{field}.passwordEnv"), var)?;
+        }
+        if let Some(name) = secret {
+            check_secret_name(&format!("{field}.passwordSecret"), name)?;
         }
         let rest = url.split_once("://").map_or(url, |(_, r)| r);
         let (authority, query) = match rest.split_once('?') {
@@ -228,6 +246,10 @@ impl Policy {
             Some(Decryption {
                 identity_env: Some(var), ..
             }) => check_secret_var("decryption.identityEnv", var),
+            Some(Decryption {
+                identity_secret: Some(name),
+                ..
+            }) => check_secret_name("decryption.identitySecret", name),
             Some(Decryption {
                 identity_file: Some(file), ..
             }) => {
@@ -308,6 +330,73 @@ pub fn check_secret_var(field: &str, var: &str) -> Result<(), FieldError> {
         field,
         format!("'{var}' is not allowed: secrets come from variables named {SECRET_PREFIX}*"),
     ))
+}
+
+/// The prefix every Secrets Manager secret Cairn reads must have (its IAM policy allows
+/// no other).
+pub const SECRET_NAME_PREFIX: &str = "cairn/";
+
+/// A Secrets Manager secret: a name under `cairn/`, or the ARN of one.
+///
+/// # Errors
+/// Any other name.
+pub fn check_secret_name(field: &str, name: &str) -> Result<(), FieldError> {
+    let chars_ok = name.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c)) && name.len() <= 512;
+    let short = name.strip_prefix(SECRET_NAME_PREFIX).is_some_and(|rest| !rest.is_empty());
+    let arn = name.starts_with("arn:")
+        && name.split(':').nth(2) == Some("secretsmanager")
+        && name
+            .split(":secret:")
+            .nth(1)
+            .is_some_and(|n| n.starts_with(SECRET_NAME_PREFIX) && n.len() > SECRET_NAME_PREFIX.len());
+    if chars_ok && (short || arn) {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        field,
+        format!("'{name}' is not allowed: Secrets Manager secrets are named {SECRET_NAME_PREFIX}* (or their ARN)"),
+    ))
+}
+
+/// The Secrets Manager secrets a job's items name.
+pub fn secrets_of_items(items: &[Item]) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in items {
+        if let Source::Postgres {
+            password_secret: Some(s), ..
+        }
+        | Source::Mysql {
+            password_secret: Some(s), ..
+        } = &item.source
+        {
+            out.push(s.clone());
+        }
+        if let Some(t) = &item.target {
+            out.extend(secret_of_target(t));
+        }
+    }
+    out
+}
+
+/// The Secrets Manager secrets a restore names.
+pub fn secrets_of_restore(request: &RestoreRequest) -> Vec<String> {
+    let mut out: Vec<String> = request.target.iter().filter_map(secret_of_target).collect();
+    out.extend(
+        request
+            .items
+            .iter()
+            .flatten()
+            .filter_map(|i| i.target.as_ref().and_then(secret_of_target)),
+    );
+    out.extend(request.decryption.as_ref().and_then(|d| d.identity_secret.clone()));
+    out
+}
+
+fn secret_of_target(t: &RestoreTarget) -> Option<String> {
+    match t {
+        RestoreTarget::Postgres { password_secret, .. } | RestoreTarget::Mysql { password_secret, .. } => password_secret.clone(),
+        _ => None,
+    }
 }
 
 /// `host`, `host:port` or `*.suffix` (any host under the suffix, any port).
@@ -405,23 +494,43 @@ mod tests {
     #[test]
     fn database_hosts_and_parameters_are_limited() {
         let (_dir, p) = setup();
-        assert!(p.check_database("s", "postgres://u@db.internal:5432/app", None).is_ok());
+        assert!(p.check_database("s", "postgres://u@db.internal:5432/app", &None, &None).is_ok());
         assert!(p
-            .check_database("s", "postgres://u@x.rds.amazonaws.com/app?sslmode=require", None)
+            .check_database("s", "postgres://u@x.rds.amazonaws.com/app?sslmode=require", &None, &None)
             .is_ok());
         assert!(p
-            .check_database("s", "postgres://u@attacker:5432/app", None)
+            .check_database("s", "postgres://u@attacker:5432/app", &None, &None)
             .unwrap_err()
             .reason
             .contains("CAIRN_DATABASE_HOSTS"));
         let passfile = p
-            .check_database("s", "postgres://u@db.internal:5432/app?passfile=/etc/x", None)
+            .check_database("s", "postgres://u@db.internal:5432/app?passfile=/etc/x", &None, &None)
             .unwrap_err();
         assert!(passfile.reason.contains("'passfile' is not allowed"), "{}", passfile.reason);
         let stolen = p
-            .check_database("s", "postgres://u@db.internal:5432/app", Some("AWS_SECRET_ACCESS_KEY"))
+            .check_database(
+                "s",
+                "postgres://u@db.internal:5432/app",
+                &Some("AWS_SECRET_ACCESS_KEY".into()),
+                &None,
+            )
             .unwrap_err();
         assert_eq!(stolen.field, "s.passwordEnv");
+    }
+
+    #[test]
+    fn secrets_manager_secrets_are_named_under_cairn() {
+        assert!(check_secret_name("f", "cairn/prod-db").is_ok());
+        assert!(check_secret_name("f", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cairn/prod-db-AbCdEf").is_ok());
+        for bad in [
+            "prod-db",
+            "cairn/",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:other/x",
+            "cairn/a b",
+            "../cairn/x",
+        ] {
+            assert!(check_secret_name("f", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

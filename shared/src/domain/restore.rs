@@ -19,12 +19,16 @@ pub enum RestoreTarget {
         url: String,
         #[serde(default, rename = "passwordEnv", skip_serializing_if = "Option::is_none")]
         password_env: Option<String>,
+        #[serde(default, rename = "passwordSecret", skip_serializing_if = "Option::is_none")]
+        password_secret: Option<String>,
     },
     /// A MySQL/MariaDB database (created when missing).
     Mysql {
         url: String,
         #[serde(default, rename = "passwordEnv", skip_serializing_if = "Option::is_none")]
         password_env: Option<String>,
+        #[serde(default, rename = "passwordSecret", skip_serializing_if = "Option::is_none")]
+        password_secret: Option<String>,
     },
     /// Objects under an S3 prefix (archives only).
     S3 {
@@ -44,8 +48,16 @@ impl RestoreTarget {
                     return Err(FieldError::new(format!("{field}.path"), "must be an absolute path without '..'"));
                 }
             }
-            Self::Postgres { url, password_env } => super::job::check_database_url(field, url, password_env.as_deref(), true)?,
-            Self::Mysql { url, password_env } => super::job::check_database_url(field, url, password_env.as_deref(), false)?,
+            Self::Postgres {
+                url,
+                password_env,
+                password_secret,
+            } => super::job::check_database_url(field, url, super::job::secret_ref(password_env, password_secret), true)?,
+            Self::Mysql {
+                url,
+                password_env,
+                password_secret,
+            } => super::job::check_database_url(field, url, super::job::secret_ref(password_env, password_secret), false)?,
             Self::S3 { bucket, .. } => super::destination::check_bucket(&format!("{field}.bucket"), bucket)?,
         }
         Ok(())
@@ -70,6 +82,9 @@ pub struct Decryption {
     pub identity_file: Option<String>,
     #[serde(default)]
     pub identity_env: Option<String>,
+    /// A Secrets Manager secret (under `cairn/`) holding the identity.
+    #[serde(default)]
+    pub identity_secret: Option<String>,
 }
 
 /// `POST /api/executions/{id}/restore`.
@@ -113,13 +128,14 @@ impl RestoreRequest {
             return Err(FieldError::new("target", "required when items are omitted"));
         }
         if let Some(d) = &self.decryption {
-            match (&d.identity_file, &d.identity_env) {
-                (Some(f), None) if f.starts_with('/') => {}
-                (None, Some(v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {}
+            match (&d.identity_file, &d.identity_env, &d.identity_secret) {
+                (Some(f), None, None) if f.starts_with('/') => {}
+                (None, Some(v), None) if !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {}
+                (None, None, Some(s)) if !s.is_empty() => {}
                 _ => {
                     return Err(FieldError::new(
                         "decryption",
-                        "give exactly one of identityFile (an absolute path) or identityEnv (a variable name)",
+                        "give exactly one of identityFile (an absolute path), identityEnv (a variable name) or identitySecret (a Secrets Manager secret)",
                     ))
                 }
             }

@@ -2,6 +2,7 @@
 //! while they stream; a restore reads the identity from a file or an environment
 //! variable on the runner, never from a request or a log.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,23 +17,31 @@ fn crypto(message: impl Into<String>) -> EngineError {
 /// The identities a restore decrypts with, read on the runner.
 pub type Identities = Arc<Vec<age::x25519::Identity>>;
 
-/// Reads `AGE-SECRET-KEY-...` lines from the file or variable the request names.
+/// Reads `AGE-SECRET-KEY-...` lines from the file, variable or secret the request names
+/// (secrets were read by the runner before the task started).
 ///
 /// # Errors
 /// When the file or variable is missing or holds no identity; the message never
 /// contains key material.
-pub fn identity_for(d: Option<&Decryption>) -> Result<Option<Identities>, EngineError> {
+pub fn identity_for(d: Option<&Decryption>, secrets: &HashMap<String, String>) -> Result<Option<Identities>, EngineError> {
     let Some(d) = d else { return Ok(None) };
-    let (text, origin) = match (&d.identity_file, &d.identity_env) {
-        (Some(f), _) => (
+    let (text, origin) = match (&d.identity_file, &d.identity_env, &d.identity_secret) {
+        (Some(f), _, _) => (
             std::fs::read_to_string(f).map_err(|e| crypto(format!("cannot read identity file {f}: {e}")))?,
             format!("file {f}"),
         ),
-        (None, Some(v)) => (
+        (None, Some(v), _) => (
             std::env::var(v).map_err(|_| crypto(format!("environment variable {v} (identityEnv) is not set on the runner")))?,
             format!("variable {v}"),
         ),
-        (None, None) => return Ok(None),
+        (None, None, Some(name)) => (
+            secrets
+                .get(name)
+                .cloned()
+                .ok_or_else(|| crypto(format!("the Secrets Manager secret {name} (identitySecret) was not read")))?,
+            format!("secret {name}"),
+        ),
+        (None, None, None) => return Ok(None),
     };
     let ids: Vec<age::x25519::Identity> = text
         .lines()

@@ -642,3 +642,20 @@ impl ObjectStores for MemoryObjects {
         Arc::new(self.clone())
     }
 }
+
+/// Secrets in memory, by name.
+#[derive(Debug, Default)]
+pub struct MemorySecrets {
+    pub values: Mutex<HashMap<String, String>>,
+}
+
+#[async_trait]
+impl SecretStore for MemorySecrets {
+    async fn secret_value(&self, name: &str) -> Result<String, StoreError> {
+        let values = self.values.lock().expect("secrets lock");
+        values.get(name).cloned().ok_or_else(|| StoreError::Secret {
+            name: name.to_owned(),
+            message: "ResourceNotFoundException".into(),
+        })
+    }
+}

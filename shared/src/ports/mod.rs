@@ -7,11 +7,13 @@
 //!   executions with their queue, leases and logs).
 //! - [`object_store`]: the object store (S3 or a compatible one).
 //! - [`dispatcher`]: handing queued work to a runner.
+//! - [`secrets`]: secrets kept in a secret store (Secrets Manager).
 
 pub mod dispatcher;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod object_store;
+pub mod secrets;
 pub mod stores;
 
 pub use dispatcher::{Dispatcher, RunnerEvent};
@@ -19,6 +21,7 @@ pub use object_store::{
     ObjectBody, ObjectEntry, ObjectInfo, ObjectPage, ObjectStore, ObjectStores, OpenUpload, PartUpload, StoreLocation, UploadOptions,
     UploadedPart,
 };
+pub use secrets::SecretStore;
 pub use stores::{
     CancelOutcome, ClaimOutcome, Completion, CreateOutcome, DestinationRepository, ExecutionPage, ExecutionQuery, ExecutionStore,
     HookRepository, JobRepository, KeyStore, RateLimiter, RenewOutcome, SettingsStore,

@@ -1,6 +1,7 @@
 //! A backup: every item streamed to every destination, the manifest written last, then
 //! retention.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use super::lease::{RunState, DATA_END};
 use super::outcome::{describe_items, Outcome};
 use super::task::{Task, TaskHooks};
 use super::Runner;
+use crate::domain::policy::secrets_of_items;
 use crate::domain::{
     ApiKey, Destination, Execution, ExecutionStatus, HookType, Item, ItemResult, Job, LogLevel, Manifest, ManifestItem, Source, Stage,
     MANIFEST_NAME,
@@ -28,6 +30,8 @@ pub(super) struct BackupTask {
     job: Job,
     destinations: Vec<Destination>,
     hooks: TaskHooks,
+    /// The Secrets Manager secrets the items name.
+    secrets: Arc<HashMap<String, String>>,
     log_id: String,
 }
 
@@ -42,7 +46,8 @@ impl Runner {
         let job = self.confined(self.job_of(execution, job).await?)?;
         // Both read the store: at once, since every round trip delays the first byte.
         let (destinations, hooks) = tokio::join!(self.destinations_of(&job), self.hooks_for(&job, state));
-        let destinations = destinations?;
+        let (destinations, mut hooks) = (destinations?, hooks);
+        let secrets = self.read_secrets(secrets_of_items(&job.items), &mut hooks).await?;
         state.items_total.store(job.items.len(), Ordering::Relaxed);
         state.log(
             LogLevel::Info,
@@ -58,6 +63,7 @@ impl Runner {
             job,
             destinations,
             hooks,
+            secrets,
             log_id: execution.id.clone(),
         })
     }
@@ -199,7 +205,12 @@ impl Runner {
             LogLevel::Info,
             format!("Item '{}': streaming {} source", item.name, kind_name(&item.source)),
         );
-        let ctx = SourceContext::new(state.signals.clone(), self.objects.default_store(), plan.config_document.clone());
+        let ctx = SourceContext::new(
+            state.signals.clone(),
+            self.objects.default_store(),
+            plan.config_document.clone(),
+            task.secrets.clone(),
+        );
         let log_state = state.clone();
         let log: EngineLog =
             Arc::new(move |warning, message| log_state.log(if warning { LogLevel::Warning } else { LogLevel::Info }, message));

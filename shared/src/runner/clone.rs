@@ -1,6 +1,7 @@
 //! A clone: each item's source streamed straight into its target (for example production
 //! PostgreSQL into staging) through a pipe, with nothing stored.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use super::lease::RunState;
 use super::outcome::Outcome;
 use super::task::{Task, TaskHooks};
 use super::Runner;
+use crate::domain::policy::secrets_of_items;
 use crate::domain::{Execution, HookType, Item, ItemResult, Job, LogLevel, ManifestItem, RestoreTarget, Stage};
 use crate::engine::restore::{apply_uncompressed, check_directory_target};
 use crate::engine::sources::{self, kind_name, SourceContext};
@@ -20,6 +22,8 @@ use crate::hooks::{item_id, HookCall};
 pub(super) struct CloneTask {
     job: Job,
     hooks: TaskHooks,
+    /// The Secrets Manager secrets the sources and targets name.
+    secrets: Arc<HashMap<String, String>>,
     log_id: String,
 }
 
@@ -31,10 +35,12 @@ impl Runner {
             LogLevel::Info,
             format!("Clone of job '{}' started: {} item(s)", job.name, job.items.len()),
         );
-        let hooks = self.hooks_for(&job, state).await;
+        let mut hooks = self.hooks_for(&job, state).await;
+        let secrets = self.read_secrets(secrets_of_items(&job.items), &mut hooks).await?;
         Ok(CloneTask {
             job,
             hooks,
+            secrets,
             log_id: execution.id.clone(),
         })
     }
@@ -49,7 +55,7 @@ impl Runner {
         let result = match (self.run_hooks(&task.hooks, &pre, state).await, &item.target) {
             (Err(failed), _) => Err(failed.summary),
             (Ok(()), None) => Err("the item has no target".to_owned()),
-            (Ok(()), Some(target)) => self.clone_item(state, item, target).await.map_err(|e| e.to_string()),
+            (Ok(()), Some(target)) => self.clone_item(task, state, item, target).await.map_err(|e| e.to_string()),
         };
         let result = match result {
             Ok(bytes) => {
@@ -77,7 +83,7 @@ impl Runner {
 
     /// Streams one source into one target through a pipe: the producer on one thread,
     /// the restore client on another.
-    async fn clone_item(&self, state: &RunState, item: &Item, target: &RestoreTarget) -> Result<u64, EngineError> {
+    async fn clone_item(&self, task: &CloneTask, state: &RunState, item: &Item, target: &RestoreTarget) -> Result<u64, EngineError> {
         if let RestoreTarget::Directory { path, overwrite } = target {
             check_directory_target(std::path::Path::new(path), *overwrite)?;
         }
@@ -86,7 +92,7 @@ impl Runner {
             compression: "none".into(),
             ..ManifestItem::described(&item.name, kind_name(&item.source), item.source.is_archive(), object)
         };
-        let ctx = SourceContext::new(state.signals.clone(), self.objects.default_store(), None);
+        let ctx = SourceContext::new(state.signals.clone(), self.objects.default_store(), None, task.secrets.clone());
         let (reader, writer) = std::io::pipe()?;
         let (source, pctx) = (item.source.clone(), ctx.clone());
         let producer = tokio::task::spawn_blocking(move || sources::produce(&source, writer, &pctx).map(drop));

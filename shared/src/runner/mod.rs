@@ -24,6 +24,7 @@ mod retention;
 mod sweep;
 mod task;
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -41,7 +42,8 @@ use crate::domain::{Destination, Execution, ExecutionType, Job, LogLevel, Source
 use crate::error::{ServiceError, StoreError};
 use crate::hooks::{HookCall, HookRunner, PreHookFailed};
 use crate::ports::{
-    DestinationRepository, Dispatcher, ExecutionStore, HookRepository, JobRepository, KeyStore, ObjectStore, ObjectStores, SettingsStore,
+    DestinationRepository, Dispatcher, ExecutionStore, HookRepository, JobRepository, KeyStore, ObjectStore, ObjectStores, SecretStore,
+    SettingsStore,
 };
 
 /// The stores the runner reads and writes.
@@ -59,6 +61,7 @@ pub struct RunnerStores {
 pub struct Runner {
     stores: RunnerStores,
     objects: Arc<dyn ObjectStores>,
+    secrets: Arc<dyn SecretStore>,
     config: Config,
     /// This process's identity in leases.
     owner: String,
@@ -72,13 +75,14 @@ impl std::fmt::Debug for Runner {
 }
 
 impl Runner {
-    pub fn new(stores: RunnerStores, objects: Arc<dyn ObjectStores>, config: Config) -> Self {
+    pub fn new(stores: RunnerStores, objects: Arc<dyn ObjectStores>, secrets: Arc<dyn SecretStore>, config: Config) -> Self {
         let hook_runner = HookRunner {
             rules: config.hook_rules(),
         };
         Self {
             stores,
             objects,
+            secrets,
             config,
             owner: format!("runner-{}", uuid::Uuid::new_v4()),
             hook_runner,
@@ -147,6 +151,21 @@ impl Runner {
         let refused = |e: FieldError| Outcome::failed(format!("the job no longer fits the operator's policy: {}", ServiceError::from(e)));
         job.items = self.config.policy.check_items(&job.items).map_err(refused)?;
         Ok(job)
+    }
+
+    /// Reads the Secrets Manager secrets a task names, right before it runs; adds their
+    /// values to what hooks' output must not show.
+    async fn read_secrets(&self, names: Vec<String>, hooks: &mut TaskHooks) -> Result<Arc<HashMap<String, String>>, Outcome> {
+        let mut values = HashMap::new();
+        for name in names {
+            if values.contains_key(&name) {
+                continue;
+            }
+            let value = self.secrets.secret_value(&name).await.map_err(|e| Outcome::failed(e.to_string()))?;
+            hooks.secrets.push(value.clone());
+            values.insert(name, value);
+        }
+        Ok(Arc::new(values))
     }
 
     /// The job's destinations, in its order.

@@ -1,6 +1,7 @@
 //! A restore: the backup's manifest read, every selected object checked (SHA-256, size,
 //! entry paths) before anything is written, then each item applied to its target.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use super::outcome::Outcome;
 use super::task::{Task, TaskHooks};
 use super::Runner;
 use crate::domain::destination::split_backup_path;
+use crate::domain::policy::secrets_of_restore;
 use crate::domain::{Execution, ItemResult, Job, LogLevel, ManifestItem, RestoreRequest, RestoreTarget, Stage};
 use crate::engine::crypto::{self, Identities};
 use crate::engine::io::BodyReader;
@@ -24,6 +26,8 @@ use crate::ports::ObjectStore;
 pub(super) struct RestoreTask {
     job: Job,
     hooks: TaskHooks,
+    /// The Secrets Manager secrets the targets and the decryption name.
+    secrets: Arc<HashMap<String, String>>,
     store: Arc<dyn ObjectStore>,
     bucket: String,
     folder: String,
@@ -79,10 +83,12 @@ impl Runner {
             [(one, _)] if request.items.is_some() => (item_id(&job.id, &one.name), one.name.clone()),
             _ => (String::new(), String::new()),
         };
-        let hooks = self.hooks_for(&job, state).await;
+        let mut hooks = self.hooks_for(&job, state).await;
+        let secrets = self.read_secrets(secrets_of_restore(&request), &mut hooks).await?;
         let task = RestoreTask {
             job,
             hooks,
+            secrets,
             store,
             bucket: bucket.to_owned(),
             folder: folder.to_owned(),
@@ -169,7 +175,7 @@ impl Runner {
             Ok(r) => r,
             Err(e) => return ItemResult::failed(item.name.clone(), e.to_string()),
         };
-        let ctx = SourceContext::new(state.signals.clone(), self.objects.default_store(), None);
+        let ctx = SourceContext::new(state.signals.clone(), self.objects.default_store(), None, task.secrets.clone());
         let (item_c, target_c, identity_c) = (item.clone(), target.clone(), identity.cloned());
         let applied = tokio::task::spawn_blocking(move || {
             let plain = crypto::decrypting(Box::new(reader), item_c.encrypted, identity_c.as_ref())?;
@@ -235,7 +241,7 @@ async fn restore_items(task: &RestoreTask, runner: &Runner, state: &Arc<RunState
             }
         }
     }
-    let identity = match crypto::identity_for(task.request.decryption.as_ref()) {
+    let identity = match crypto::identity_for(task.request.decryption.as_ref(), &task.secrets) {
         Ok(i) => i,
         Err(e) => return Outcome::failed(e.to_string()),
     };

@@ -46,7 +46,8 @@ impl Harness {
             settings: store.clone(),
             hooks: store.clone(),
         };
-        let runner = Arc::new(Runner::new(stores, Arc::new(objects.clone()), config.clone()));
+        let secrets = Arc::new(crate::ports::memory::MemorySecrets::default());
+        let runner = Arc::new(Runner::new(stores, Arc::new(objects.clone()), secrets, config.clone()));
         let service = CairnService {
             jobs: store.clone(),
             destinations: store.clone(),

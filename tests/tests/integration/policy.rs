@@ -276,3 +276,85 @@ async fn absurd_key_lifetimes_are_a_400_and_the_server_lives_on() {
     }
     assert_eq!(app.get("/api/health").await.0, 200, "the server is still up");
 }
+
+/// A Secrets Manager client on the local endpoint.
+async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(crate::helpers::ENDPOINT)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&conf)
+}
+
+#[tokio::test]
+async fn a_database_password_from_secrets_manager_backs_up_and_restores_and_never_shows() {
+    let pg = crate::backups::Postgres::start();
+    pg.psql("postgres", "CREATE DATABASE app");
+    pg.psql(
+        "app",
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 300) g",
+    );
+    let name = format!("cairn/test-pg-{}", uuid::Uuid::new_v4().simple());
+    secrets_client()
+        .await
+        .create_secret()
+        .name(&name)
+        .secret_string(&pg.password)
+        .send()
+        .await
+        .unwrap();
+    let app = TestApp::spawn().await;
+    let url = |db: &str| format!("postgres://postgres@127.0.0.1:{}/{db}", pg.port);
+    let (status, body) = try_job(
+        &app,
+        json!({"kind": "postgres", "url": url("app"), "passwordSecret": "other/secret"}),
+    )
+    .await;
+    assert_eq!(status, 400, "secrets outside cairn/ are refused: {body}");
+    assert!(error_of(&body).contains("passwordSecret"), "{body}");
+    let job = app
+        .create_job(
+            json!({"name": "db", "items": [{"name": "app", "source": {"kind": "postgres", "url": url("app"), "passwordSecret": name}}]}),
+        )
+        .await;
+    let backup = app.wait_for_end(&app.run_job(&job).await, Duration::from_secs(60)).await;
+    assert_eq!(backup["status"], "Success", "{backup}");
+    let (status, body) = app
+        .post(
+            &format!("/api/executions/{}/restore", backup["id"].as_str().unwrap()),
+            Some(json!({"target": {"kind": "postgres", "url": url("restored"), "passwordSecret": name}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let restore = app
+        .wait_for_end(body["executionId"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(restore["status"], "Success", "{restore}");
+    let q = "SELECT id, v FROM t ORDER BY id";
+    assert_eq!(pg.psql("restored", q), pg.psql("app", q));
+    let logs = app
+        .get(&format!("/api/executions/{}?includeLogs=true", backup["id"].as_str().unwrap()))
+        .await
+        .1;
+    let everything = format!(
+        "{logs}{restore}{}{}",
+        app.server_log(),
+        app.get(&format!("/api/jobs/{job}")).await.1
+    );
+    assert!(!everything.contains(&pg.password), "the password leaked");
+}
+
+#[tokio::test]
+async fn a_missing_secret_fails_the_run_before_any_read_naming_the_secret() {
+    let app = TestApp::spawn().await;
+    let job = app
+        .create_job(json!({"name": "db", "items": [{"name": "app", "source": {"kind": "postgres", "url": "postgres://u@127.0.0.1:1/db", "passwordSecret": "cairn/does-not-exist"}}]}))
+        .await;
+    let e = app.wait_for_end(&app.run_job(&job).await, Duration::from_secs(60)).await;
+    assert_eq!(e["status"], "Failed", "{e}");
+    assert!(e["error"].as_str().unwrap().contains("cairn/does-not-exist"), "{e}");
+}

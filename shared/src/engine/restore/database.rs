@@ -5,7 +5,7 @@
 use std::io::{self, Read};
 use std::process::{Command, Stdio};
 
-use super::{read_secret, refused};
+use super::refused;
 use crate::domain::ManifestItem;
 use crate::engine::io::CountingReader;
 use crate::engine::sources::command::confined;
@@ -29,13 +29,12 @@ pub fn restore_postgres(
     decoder: impl Read,
     item: &ManifestItem,
     url: &str,
-    password_env: Option<&str>,
+    password: Option<String>,
     ctx: &SourceContext,
 ) -> Result<u64, EngineError> {
     if item.kind != "postgres" {
         return Err(refused(format!("item '{}' is not a PostgreSQL dump", item.name)));
     }
-    let password = password_env.map(read_secret).transpose()?;
     ensure_postgres_database(url, password.as_deref())?;
     let client = if item.object.ends_with(".sql.zst") {
         vec!["psql", "--no-password", "--quiet", "-v", "ON_ERROR_STOP=1"]
@@ -55,13 +54,12 @@ pub fn restore_mysql(
     decoder: impl Read,
     item: &ManifestItem,
     url: &str,
-    password_env: Option<&str>,
+    password: Option<String>,
     ctx: &SourceContext,
 ) -> Result<u64, EngineError> {
     if item.kind != "mysql" {
         return Err(refused(format!("item '{}' is not a MySQL dump", item.name)));
     }
-    let password = password_env.map(read_secret).transpose()?;
     let (mut argv, db) = mysql_argv(url)?;
     let mut create = argv.clone();
     create.extend(["-e".into(), format!("CREATE DATABASE IF NOT EXISTS `{}`", db.replace('`', ""))]);

@@ -17,6 +17,7 @@ use std::path::Path;
 pub use check::{check_directory_target, check_entry_path, verify_before_apply};
 
 use super::sources::SourceContext;
+use crate::domain::job::secret_ref;
 use crate::domain::{ManifestItem, RestoreTarget};
 use crate::error::EngineError;
 
@@ -30,9 +31,10 @@ fn damaged(message: impl Into<String>) -> EngineError {
     EngineError::Damaged(message.into())
 }
 
-/// The password a target names, from the runner's environment.
-fn read_secret(var: &str) -> Result<String, EngineError> {
-    std::env::var(var).map_err(|_| refused(format!("environment variable {var} (passwordEnv) is not set on the runner")))
+/// The password a target names.
+fn target_password(env: &Option<String>, secret: &Option<String>, ctx: &SourceContext) -> Result<Option<String>, EngineError> {
+    let named = secret_ref(env, secret).map_err(|e| refused(e.reason))?;
+    named.map(|s| ctx.secret_value(s, "password")).transpose()
 }
 
 /// Pass two: applies the compressed stream `plain` (already decrypted) to `target`.
@@ -66,8 +68,16 @@ pub fn apply_uncompressed(
             }
             directory::unpack(decoder, Path::new(path), *overwrite)
         }
-        RestoreTarget::Postgres { url, password_env } => database::restore_postgres(decoder, item, url, password_env.as_deref(), ctx),
-        RestoreTarget::Mysql { url, password_env } => database::restore_mysql(decoder, item, url, password_env.as_deref(), ctx),
+        RestoreTarget::Postgres {
+            url,
+            password_env,
+            password_secret,
+        } => database::restore_postgres(decoder, item, url, target_password(password_env, password_secret, ctx)?, ctx),
+        RestoreTarget::Mysql {
+            url,
+            password_env,
+            password_secret,
+        } => database::restore_mysql(decoder, item, url, target_password(password_env, password_secret, ctx)?, ctx),
         RestoreTarget::S3 { bucket, prefix } => {
             if item.format != "tar" {
                 return Err(refused(format!("item '{}' is a dump; only archives restore into S3", item.name)));

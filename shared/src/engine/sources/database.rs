@@ -5,13 +5,20 @@ use std::time::Duration;
 
 use super::command::{self, Limits};
 use super::{ArchiveSink, SourceContext, DEFAULT_COMMAND_TIMEOUT};
+use crate::domain::job::SecretRef;
 use crate::error::EngineError;
 
 /// Dumps a PostgreSQL database: custom format, or plain SQL when `plain`.
 ///
 /// # Errors
 /// As [`command::run`], and a `passwordEnv` that is not set.
-pub fn pg_dump<W: ArchiveSink>(url: &str, password_env: Option<&str>, plain: bool, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
+pub fn pg_dump<W: ArchiveSink>(
+    url: &str,
+    password: Option<SecretRef<'_>>,
+    plain: bool,
+    out: W,
+    ctx: &SourceContext,
+) -> Result<W, EngineError> {
     let format = if plain { "--format=plain" } else { "--format=custom" };
     let argv = vec![
         "pg_dump".to_owned(),
@@ -19,7 +26,9 @@ pub fn pg_dump<W: ArchiveSink>(url: &str, password_env: Option<&str>, plain: boo
         format.to_owned(),
         format!("--dbname={url}"),
     ];
-    let env = password_env.map(|v| secret_env(v, "PGPASSWORD")).transpose()?;
+    let env = password
+        .map(|p| ctx.secret_value(p, "password").map(|v| ("PGPASSWORD", v)))
+        .transpose()?;
     command::run(&with_connect_timeout(argv), env, Limits::total(DEFAULT_COMMAND_TIMEOUT), out, ctx)
 }
 
@@ -40,9 +49,11 @@ fn with_connect_timeout(mut argv: Vec<String>) -> Vec<String> {
 ///
 /// # Errors
 /// As [`command::run`], a bad URL, and a `passwordEnv` that is not set.
-pub fn mysqldump<W: ArchiveSink>(url: &str, password_env: Option<&str>, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
+pub fn mysqldump<W: ArchiveSink>(url: &str, password: Option<SecretRef<'_>>, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
     let argv = mysqldump_argv(url)?;
-    let env = password_env.map(|v| secret_env(v, "MYSQL_PWD")).transpose()?;
+    let env = password
+        .map(|p| ctx.secret_value(p, "password").map(|v| ("MYSQL_PWD", v)))
+        .transpose()?;
     // MariaDB's mysqldump has no connect timeout; it writes its header as soon as it is
     // connected, so silence means it is still waiting for a server.
     let limits = Limits {
@@ -50,14 +61,6 @@ pub fn mysqldump<W: ArchiveSink>(url: &str, password_env: Option<&str>, out: W, 
         first_output: Some(Duration::from_secs(u64::from(CONNECT_TIMEOUT_SECS) * 2)),
     };
     command::run(&argv, env, limits, out, ctx)
-}
-
-/// Reads the password from the runner's environment variable `var` and hands it to the
-/// dump tool as `target` (never in argv).
-fn secret_env(var: &str, target: &'static str) -> Result<(&'static str, String), EngineError> {
-    std::env::var(var)
-        .map(|v| (target, v))
-        .map_err(|_| EngineError::InvalidSource(format!("environment variable {var} (passwordEnv) is not set on the runner")))
 }
 
 fn mysqldump_argv(url: &str) -> Result<Vec<String>, EngineError> {

@@ -23,7 +23,9 @@ use tar::Header;
 
 use super::io::{CountingReader, ExactReader};
 use super::{EngineError, Signals};
-use crate::domain::job::DumpFormat;
+use std::collections::HashMap;
+
+use crate::domain::job::{secret_ref, DumpFormat, SecretRef};
 use crate::domain::Source;
 use crate::ports::ObjectStore;
 
@@ -44,6 +46,8 @@ pub struct SourceContext {
     pub objects: Arc<dyn ObjectStore>,
     /// The JSON document a `config` source archives.
     pub config_document: Option<Vec<u8>>,
+    /// The Secrets Manager secrets the task names, read by the runner before it started.
+    pub secrets: Arc<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for SourceContext {
@@ -53,13 +57,36 @@ impl std::fmt::Debug for SourceContext {
 }
 
 impl SourceContext {
-    pub fn new(signals: Arc<Signals>, objects: Arc<dyn ObjectStore>, config_document: Option<Vec<u8>>) -> Self {
+    pub fn new(
+        signals: Arc<Signals>,
+        objects: Arc<dyn ObjectStore>,
+        config_document: Option<Vec<u8>>,
+        secrets: Arc<HashMap<String, String>>,
+    ) -> Self {
         Self {
             signals,
             problems: Arc::new(Mutex::new(Vec::new())),
             runtime: tokio::runtime::Handle::current(),
             objects,
             config_document,
+            secrets,
+        }
+    }
+
+    /// A secret an item names: a `CAIRN_SECRET_*` variable of the runner, or a Secrets
+    /// Manager secret read before the task started. `what` names the field in errors.
+    ///
+    /// # Errors
+    /// The variable is not set, or the secret was not read.
+    pub fn secret_value(&self, secret: SecretRef<'_>, what: &str) -> Result<String, EngineError> {
+        match secret {
+            SecretRef::Env(var) => std::env::var(var)
+                .map_err(|_| EngineError::InvalidSource(format!("environment variable {var} ({what}Env) is not set on the runner"))),
+            SecretRef::Manager(name) => self
+                .secrets
+                .get(name)
+                .cloned()
+                .ok_or_else(|| EngineError::InvalidSource(format!("the Secrets Manager secret {name} ({what}Secret) was not read"))),
         }
     }
 
@@ -112,10 +139,23 @@ pub fn object_name(item_name: &str, source: &Source) -> String {
 pub fn produce<W: ArchiveSink>(source: &Source, out: W, ctx: &SourceContext) -> Result<W, EngineError> {
     let result = match source {
         Source::Directory { path, include, exclude } => directory::archive(Path::new(path), include, exclude, out, ctx),
-        Source::Postgres { url, password_env, format } => {
-            database::pg_dump(url, password_env.as_deref(), *format == Some(DumpFormat::Plain), out, ctx)
+        Source::Postgres {
+            url,
+            password_env,
+            password_secret,
+            format,
+        } => {
+            let password = secret_ref(password_env, password_secret).map_err(|e| EngineError::InvalidSource(e.reason))?;
+            database::pg_dump(url, password, *format == Some(DumpFormat::Plain), out, ctx)
         }
-        Source::Mysql { url, password_env } => database::mysqldump(url, password_env.as_deref(), out, ctx),
+        Source::Mysql {
+            url,
+            password_env,
+            password_secret,
+        } => {
+            let password = secret_ref(password_env, password_secret).map_err(|e| EngineError::InvalidSource(e.reason))?;
+            database::mysqldump(url, password, out, ctx)
+        }
         Source::Command { argv, timeout_seconds } => {
             let limits = command::Limits::total(timeout_seconds.map_or(DEFAULT_COMMAND_TIMEOUT, Duration::from_secs));
             command::run(argv, None, limits, out, ctx)
@@ -218,6 +258,7 @@ pub(crate) mod tests {
                 &Source::Postgres {
                     url: "postgres://h/d".into(),
                     password_env: None,
+                    password_secret: None,
                     format: None
                 }
             ),
@@ -233,6 +274,7 @@ pub(crate) mod tests {
             runtime: rt.handle().clone(),
             objects: Arc::new(crate::ports::memory::MemoryObjects::default()),
             config_document: None,
+            secrets: Arc::default(),
         };
         (rt, ctx)
     }
