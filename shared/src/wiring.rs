@@ -46,14 +46,7 @@ impl App {
     pub async fn build(config: Config) -> Self {
         let clients = AwsClients::load().await;
         let store = Arc::new(dynamo_store(&clients.dynamodb, &config));
-        let stores = RunnerStores {
-            jobs: store.clone(),
-            destinations: store.clone(),
-            keys: store.clone(),
-            executions: store.clone(),
-            settings: store.clone(),
-            hooks: store.clone(),
-        };
+        let stores = RunnerStores::of(&store);
         let objects: Arc<dyn ObjectStores> = Arc::new(clients.object_stores());
         let secrets = Arc::new(clients.secret_store());
         let runner = Arc::new(Runner::new(stores, objects.clone(), secrets, config.clone()));
@@ -61,7 +54,7 @@ impl App {
             Some(name) => Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())),
             None => Arc::new(InProcessDispatcher { runner: runner.clone() }),
         };
-        let service = service(&config, &store, dispatcher, objects.clone());
+        let service = CairnService::new(&store, dispatcher, objects.clone(), &config);
         let http = HttpApi::new(service.clone(), &config);
         Self {
             config,
@@ -79,23 +72,6 @@ impl App {
 /// [`DynamoStore::serialize_slot_writes`]).
 fn dynamo_store(clients_dynamodb: &crate::adapters::aws::DynamoClient, config: &Config) -> DynamoStore {
     DynamoStore::new(clients_dynamodb.clone(), TableNames::new(&config.table_prefix)).serialize_slot_writes()
-}
-
-fn service(config: &Config, store: &Arc<DynamoStore>, dispatcher: Arc<dyn Dispatcher>, objects: Arc<dyn ObjectStores>) -> CairnService {
-    CairnService {
-        jobs: store.clone(),
-        destinations: store.clone(),
-        keys: store.clone(),
-        executions: store.clone(),
-        settings: store.clone(),
-        hooks: store.clone(),
-        limiter: store.clone(),
-        dispatcher,
-        hook_rules: config.hook_rules(),
-        policy: config.policy.clone(),
-        objects,
-        download_max_seconds: config.download_max_seconds,
-    }
 }
 
 /// The request-only functions' wiring: the API over DynamoDB, dispatching to the runner
@@ -122,7 +98,7 @@ impl ApiApp {
             Some(name) => Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())),
             None => Arc::new(NotServedHere),
         };
-        let service = service(&config, &store, dispatcher, Arc::new(NotServedHere));
+        let service = CairnService::new(&store, dispatcher, Arc::new(NotServedHere), &config);
         let http = HttpApi::new(service.clone(), &config);
         Self {
             config,

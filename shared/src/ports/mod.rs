@@ -24,5 +24,5 @@ pub use object_store::{
 pub use secrets::SecretStore;
 pub use stores::{
     CancelOutcome, ClaimOutcome, Completion, CreateOutcome, DestinationRepository, ExecutionPage, ExecutionQuery, ExecutionStore,
-    HookRepository, JobRepository, KeyStore, RateLimiter, RenewOutcome, SettingsStore,
+    HookRepository, JobRepository, KeyStore, RateLimiter, RenewOutcome, SettingsStore, StateStore,
 };

@@ -174,3 +174,14 @@ pub trait ExecutionStore: Send + Sync {
     /// Records that retention deleted this backup's objects.
     async fn mark_pruned(&self, id: &str, note: &str) -> Result<(), StoreError>;
 }
+
+/// Every state store at once: what one DynamoDB store (or the in-memory one) implements.
+pub trait StateStore:
+    JobRepository + DestinationRepository + HookRepository + KeyStore + RateLimiter + SettingsStore + ExecutionStore
+{
+}
+
+impl<T> StateStore for T where
+    T: JobRepository + DestinationRepository + HookRepository + KeyStore + RateLimiter + SettingsStore + ExecutionStore
+{
+}

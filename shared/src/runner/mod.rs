@@ -43,7 +43,7 @@ use crate::error::{ServiceError, StoreError};
 use crate::hooks::{HookCall, HookRunner, PreHookFailed};
 use crate::ports::{
     DestinationRepository, Dispatcher, ExecutionStore, HookRepository, JobRepository, KeyStore, ObjectStore, ObjectStores, SecretStore,
-    SettingsStore,
+    SettingsStore, StateStore,
 };
 
 /// The stores the runner reads and writes.
@@ -55,6 +55,20 @@ pub struct RunnerStores {
     pub executions: Arc<dyn ExecutionStore>,
     pub settings: Arc<dyn SettingsStore>,
     pub hooks: Arc<dyn HookRepository>,
+}
+
+impl RunnerStores {
+    /// Every store from one object that implements them all.
+    pub fn of<S: StateStore + 'static>(store: &Arc<S>) -> Self {
+        Self {
+            jobs: store.clone(),
+            destinations: store.clone(),
+            keys: store.clone(),
+            executions: store.clone(),
+            settings: store.clone(),
+            hooks: store.clone(),
+        }
+    }
 }
 
 /// Performs queued executions.

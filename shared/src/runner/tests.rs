@@ -38,30 +38,15 @@ impl Harness {
         .unwrap();
         let store = MemoryStore::new();
         let objects = MemoryObjects::default();
-        let stores = RunnerStores {
-            jobs: store.clone(),
-            destinations: store.clone(),
-            keys: store.clone(),
-            executions: store.clone(),
-            settings: store.clone(),
-            hooks: store.clone(),
-        };
         let secrets = Arc::new(crate::ports::memory::MemorySecrets::default());
-        let runner = Arc::new(Runner::new(stores, Arc::new(objects.clone()), secrets, config.clone()));
-        let service = CairnService {
-            jobs: store.clone(),
-            destinations: store.clone(),
-            keys: store.clone(),
-            executions: store.clone(),
-            settings: store.clone(),
-            hooks: store.clone(),
-            limiter: store.clone(),
-            dispatcher: Arc::new(RecordingDispatcher::default()),
-            objects: Arc::new(objects.clone()),
-            hook_rules: config.hook_rules(),
-            policy: config.policy.clone(),
-            download_max_seconds: config.download_max_seconds,
-        };
+        let runner = Arc::new(Runner::new(
+            RunnerStores::of(&store),
+            Arc::new(objects.clone()),
+            secrets,
+            config.clone(),
+        ));
+        let dispatcher = Arc::new(RecordingDispatcher::default());
+        let service = CairnService::new(&store, dispatcher, Arc::new(objects.clone()), &config);
         Self {
             store,
             objects,

@@ -22,9 +22,11 @@ pub use backups::{Download, DownloadRequest, DownloadUrl};
 pub use executions::{ExecutionDetail, Triggered};
 pub use jobs::JobSummary;
 
+use crate::config::Config;
 use crate::domain::{HookRules, Policy};
 use crate::ports::{
     DestinationRepository, Dispatcher, ExecutionStore, HookRepository, JobRepository, KeyStore, ObjectStores, RateLimiter, SettingsStore,
+    StateStore,
 };
 
 /// How long an `Idempotency-Key` keeps answering the same execution.
@@ -49,6 +51,32 @@ pub struct CairnService {
     pub policy: Policy,
     /// The longest a download URL may live.
     pub download_max_seconds: u64,
+}
+
+impl CairnService {
+    /// The service over one object that implements every state store, with the hook
+    /// rules, policy and download limit of `config`.
+    pub fn new<S: StateStore + 'static>(
+        store: &Arc<S>,
+        dispatcher: Arc<dyn Dispatcher>,
+        objects: Arc<dyn ObjectStores>,
+        config: &Config,
+    ) -> Self {
+        Self {
+            jobs: store.clone(),
+            destinations: store.clone(),
+            keys: store.clone(),
+            executions: store.clone(),
+            settings: store.clone(),
+            hooks: store.clone(),
+            limiter: store.clone(),
+            dispatcher,
+            objects,
+            hook_rules: config.hook_rules(),
+            policy: config.policy.clone(),
+            download_max_seconds: config.download_max_seconds,
+        }
+    }
 }
 
 impl std::fmt::Debug for CairnService {

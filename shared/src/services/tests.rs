@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::CairnService;
-use crate::domain::{DestinationSpec, HookRules, JobSpec, Permission, Trigger};
+use crate::domain::{DestinationSpec, JobSpec, Permission, Trigger};
 use crate::error::{AuthError, ServiceError};
 use crate::ports::memory::{MemoryObjects, MemoryStore, RecordingDispatcher};
 use crate::ports::ExecutionStore;
@@ -12,23 +12,8 @@ use crate::time;
 fn service() -> (CairnService, Arc<MemoryStore>, Arc<RecordingDispatcher>) {
     let store = MemoryStore::new();
     let dispatcher = Arc::new(RecordingDispatcher::default());
-    let service = CairnService {
-        jobs: store.clone(),
-        destinations: store.clone(),
-        keys: store.clone(),
-        executions: store.clone(),
-        settings: store.clone(),
-        hooks: store.clone(),
-        limiter: store.clone(),
-        dispatcher: dispatcher.clone(),
-        objects: Arc::new(MemoryObjects::default()),
-        hook_rules: HookRules {
-            hooks_dir: "/nonexistent".into(),
-            interpreters: vec![],
-        },
-        policy: crate::domain::Policy::default(),
-        download_max_seconds: 3600,
-    };
+    let config = crate::config::Config::from_lookup(|name| (name == "CAIRN_HOOKS_DIR").then(|| "/nonexistent".to_owned())).unwrap();
+    let service = CairnService::new(&store, dispatcher.clone(), Arc::new(MemoryObjects::default()), &config);
     (service, store, dispatcher)
 }
 
