@@ -1,5 +1,10 @@
 //! The HTTP layer: route, rate-limit, size-check, authenticate and authorise, then turn
 //! each operation into one service call and its result into a response.
+//!
+//! The manage function's operations (writes, cancels, restores, downloads) are compiled
+//! only with the `manage` feature, so the request-only functions (run, poll, list), which
+//! API Gateway never sends them to, link none of their code and stay small.
+#![cfg_attr(not(feature = "manage"), allow(unused_imports, unused_variables, dead_code))]
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -122,21 +127,27 @@ impl HttpApi {
             Operation::RunJob(_) | Operation::GetExecution(_) | Operation::ListExecutions | Operation::CancelExecution(_) => {
                 self.executions(op, req, trigger()).await
             }
+            Operation::ListJobs | Operation::GetJob(_) => self.jobs(op, req).await,
+            #[cfg(feature = "manage")]
             Operation::RestoreBackup(_) | Operation::DownloadBackup(_) => self.backups(op, req, trigger()).await,
-            Operation::ListJobs
-            | Operation::GetJob(_)
-            | Operation::CreateJob
+            #[cfg(feature = "manage")]
+            Operation::CreateJob
             | Operation::UpdateJob(_)
             | Operation::DeleteJob(_)
             | Operation::EnableJob(_)
             | Operation::DisableJob(_) => self.jobs(op, req).await,
+            #[cfg(feature = "manage")]
             Operation::ListDestinations | Operation::CreateDestination | Operation::DeleteDestination(_) => {
                 self.destinations(op, req).await
             }
+            #[cfg(feature = "manage")]
             Operation::ListKeys | Operation::CreateKey | Operation::EnableKey(_) | Operation::DisableKey(_) | Operation::DeleteKey(_) => {
                 self.keys(op, req, key).await
             }
+            #[cfg(feature = "manage")]
             _ => self.hooks(op, req).await,
+            #[cfg(not(feature = "manage"))]
+            other => Err(misrouted(&other)),
         }
     }
 
@@ -151,16 +162,21 @@ impl HttpApi {
                 ApiResponse::data(200, Value::Array(out))
             }
             Operation::GetJob(id) => ApiResponse::data(200, views::job(&svc.job_summary(svc.get_job(&id).await?).await?)),
+            #[cfg(feature = "manage")]
             Operation::CreateJob => ApiResponse::data(201, views::plain(&svc.create_job(parse_json_body::<JobSpec>(&req.body)?).await?)),
+            #[cfg(feature = "manage")]
             Operation::UpdateJob(id) => {
                 let spec = parse_json_body::<JobSpec>(&req.body)?;
                 ApiResponse::data(200, views::plain(&svc.update_job(&id, spec).await?))
             }
+            #[cfg(feature = "manage")]
             Operation::DeleteJob(id) => {
                 svc.delete_job(&id).await?;
                 ApiResponse::ok(200, json!({}))
             }
+            #[cfg(feature = "manage")]
             Operation::EnableJob(id) => ApiResponse::data(200, views::plain(&svc.set_job_enabled(&id, true).await?)),
+            #[cfg(feature = "manage")]
             Operation::DisableJob(id) => ApiResponse::data(200, views::plain(&svc.set_job_enabled(&id, false).await?)),
             other => return Err(misrouted(&other)),
         })
@@ -183,11 +199,13 @@ impl HttpApi {
                 let data: Vec<Value> = page.executions.iter().map(views::execution).collect();
                 ApiResponse::ok(200, json!({"data": data, "nextCursor": page.next_cursor}))
             }
+            #[cfg(feature = "manage")]
             Operation::CancelExecution(id) => ApiResponse::data(200, views::execution(&svc.cancel_execution(&id).await?)),
             other => return Err(misrouted(&other)),
         })
     }
 
+    #[cfg(feature = "manage")]
     async fn backups(&self, op: Operation, req: &ApiRequest, trigger: Trigger) -> Answer {
         let svc = &self.service;
         Ok(match op {
@@ -209,6 +227,7 @@ impl HttpApi {
         })
     }
 
+    #[cfg(feature = "manage")]
     async fn destinations(&self, op: Operation, req: &ApiRequest) -> Answer {
         let svc = &self.service;
         Ok(match op {
@@ -225,6 +244,7 @@ impl HttpApi {
         })
     }
 
+    #[cfg(feature = "manage")]
     async fn keys(&self, op: Operation, req: &ApiRequest, key: Option<&ApiKey>) -> Answer {
         let svc = &self.service;
         Ok(match op {
@@ -248,6 +268,7 @@ impl HttpApi {
         })
     }
 
+    #[cfg(feature = "manage")]
     async fn hooks(&self, op: Operation, req: &ApiRequest) -> Answer {
         let svc = &self.service;
         Ok(match op {
