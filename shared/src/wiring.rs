@@ -68,10 +68,10 @@ impl App {
     }
 }
 
-/// The DynamoDB store, with slot writes serialized (see
-/// [`DynamoStore::serialize_slot_writes`]).
+/// The DynamoDB store, with counter writes serialized (see
+/// [`DynamoStore::serialize_counter_writes`]).
 fn dynamo_store(clients_dynamodb: &crate::adapters::aws::DynamoClient, config: &Config) -> DynamoStore {
-    DynamoStore::new(clients_dynamodb.clone(), TableNames::new(&config.table_prefix)).serialize_slot_writes()
+    DynamoStore::new(clients_dynamodb.clone(), TableNames::new(&config.table_prefix)).serialize_counter_writes()
 }
 
 /// The request-only functions' wiring: the API over DynamoDB, dispatching to the runner

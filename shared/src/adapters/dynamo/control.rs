@@ -52,6 +52,7 @@ impl DynamoStore {
 #[async_trait]
 impl RateLimiter for DynamoStore {
     async fn hit(&self, bucket: &str, expires_at: i64) -> Result<u64, StoreError> {
+        let _turn = self.rate_turn().await;
         let out = self
             .client
             .update_item()

@@ -34,8 +34,17 @@ type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     tables: TableNames,
-    /// See [`DynamoStore::serialize_slot_writes`].
+    /// See [`DynamoStore::serialize_counter_writes`].
     slot_writes: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// The same for the rate-limit counters, apart so requests never wait on the runner.
+    rate_writes: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+async fn turn(lock: Option<&tokio::sync::Mutex<()>>) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    match lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    }
 }
 
 pub(super) fn err<E: ProvideErrorMetadata + std::error::Error>(operation: &'static str, e: E) -> StoreError {
@@ -94,25 +103,32 @@ impl DynamoStore {
             client,
             tables,
             slot_writes: None,
+            rate_writes: None,
         }
     }
 
-    /// Makes this process's writes to the slot counter (claims, completions, the sweep's
-    /// verdicts) go one at a time. DynamoDB's conditions already keep them apart; this
-    /// keeps a process's own drainers from contending for the slot item, and keeps moto
-    /// (whose failed transactions restore the whole tables they touched, undoing
-    /// concurrent writes) from losing a completion. Harmless on real DynamoDB.
-    pub fn serialize_slot_writes(mut self) -> Self {
+    /// Makes this process's writes to the counters (the slot counter's claims, completions
+    /// and sweep verdicts; the rate limiter's hits) go one at a time. DynamoDB's conditions
+    /// and atomic `ADD` already keep them apart; this keeps a process's own drainers from
+    /// contending for the slot item, and keeps moto exact: its threaded server applies an
+    /// `ADD` as an unlocked read-modify-write (two parallel hits can count once, letting a
+    /// request past the limit), and its failed transactions restore the whole tables they
+    /// touched, undoing concurrent writes. Harmless on real DynamoDB: a Lambda process
+    /// serves one request at a time.
+    pub fn serialize_counter_writes(mut self) -> Self {
         self.slot_writes = Some(Arc::new(tokio::sync::Mutex::new(())));
+        self.rate_writes = Some(Arc::new(tokio::sync::Mutex::new(())));
         self
     }
 
-    /// Holds the slot-write lock, when [`Self::serialize_slot_writes`] asked for one.
+    /// Holds the slot-write lock, when [`Self::serialize_counter_writes`] asked for one.
     pub(super) async fn slot_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.slot_writes {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        }
+        turn(self.slot_writes.as_deref()).await
+    }
+
+    /// Holds the rate-limit lock, when [`Self::serialize_counter_writes`] asked for one.
+    pub(super) async fn rate_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        turn(self.rate_writes.as_deref()).await
     }
 
     pub fn tables(&self) -> &TableNames {
