@@ -37,6 +37,66 @@ pub struct Config {
     /// `CAIRN_RESTORE_DIRS`, `CAIRN_SECRETS_DIR`, `CAIRN_DATABASE_HOSTS`,
     /// `CAIRN_ALLOWED_ENDPOINTS` (see [`Policy`]).
     pub policy: Policy,
+    /// `CAIRN_MIN_REMAINING_SECONDS` (default 180): a Lambda runner claims queued work only
+    /// while at least this much of its invocation is left.
+    pub min_remaining_seconds: u64,
+    /// `CAIRN_STOP_BEFORE_DEADLINE_SECONDS` (default 30): an execution still running this
+    /// close to the invocation's deadline is stopped cleanly.
+    pub stop_before_deadline_seconds: u64,
+    /// Where `"runner": "fargate"` executions run, when the deployment has the task.
+    pub fargate: Option<FargateTask>,
+    /// `CAIRN_EXECUTION_ID`: set in a Fargate task, the one execution it performs.
+    pub execution_id: Option<String>,
+}
+
+/// The ECS task that performs `"runner": "fargate"` executions: `CAIRN_FARGATE_CLUSTER`,
+/// `CAIRN_FARGATE_TASK_DEFINITION`, `CAIRN_FARGATE_SUBNETS` and
+/// `CAIRN_FARGATE_SECURITY_GROUPS` (comma-separated), `CAIRN_FARGATE_CONTAINER` (default
+/// `runner`), `CAIRN_FARGATE_PUBLIC_IP` (`ENABLED` or the default `DISABLED`) and
+/// `CAIRN_FARGATE_START_SECONDS` (default 300: how long a task may take to start before
+/// the sweep fails its execution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FargateTask {
+    pub cluster: String,
+    pub task_definition: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub container: String,
+    pub assign_public_ip: bool,
+    pub start_seconds: u64,
+}
+
+impl FargateTask {
+    /// The task, when both the cluster and the task definition are set.
+    fn read(lookup: &impl Fn(&str) -> Option<String>, start_seconds: u64) -> Result<Option<Self>, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let (cluster, task_definition) = match (get("CAIRN_FARGATE_CLUSTER"), get("CAIRN_FARGATE_TASK_DEFINITION")) {
+            (None, None) => return Ok(None),
+            (Some(c), Some(t)) => (c, t),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "CAIRN_FARGATE_CLUSTER",
+                    reason: "set both CAIRN_FARGATE_CLUSTER and CAIRN_FARGATE_TASK_DEFINITION, or neither".into(),
+                })
+            }
+        };
+        let subnets = list(get("CAIRN_FARGATE_SUBNETS"));
+        if subnets.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "CAIRN_FARGATE_SUBNETS",
+                reason: "a Fargate task needs at least one subnet (comma-separated subnet ids)".into(),
+            });
+        }
+        Ok(Some(Self {
+            cluster,
+            task_definition,
+            subnets,
+            security_groups: list(get("CAIRN_FARGATE_SECURITY_GROUPS")),
+            container: get("CAIRN_FARGATE_CONTAINER").unwrap_or_else(|| "runner".into()),
+            assign_public_ip: get("CAIRN_FARGATE_PUBLIC_IP").is_some_and(|v| v.eq_ignore_ascii_case("ENABLED")),
+            start_seconds,
+        }))
+    }
 }
 
 /// A list of absolute directories (`sep`-separated), each named in errors by `name`.
@@ -79,6 +139,7 @@ impl Config {
             secrets_dir: directories("CAIRN_SECRETS_DIR", get("CAIRN_SECRETS_DIR"), ':')?.into_iter().next(),
             database_hosts: list(get("CAIRN_DATABASE_HOSTS")),
             allowed_endpoints: list(get("CAIRN_ALLOWED_ENDPOINTS")),
+            fargate_runner: get("CAIRN_FARGATE_CLUSTER").is_some(),
         })
     }
 }
@@ -147,6 +208,10 @@ impl Config {
             download_max_seconds: number("CAIRN_DOWNLOAD_MAX_SECONDS", 43_200)?,
             part_size_mib: usize::try_from(number("CAIRN_PART_SIZE_MIB", 8)?).unwrap_or(8).max(5),
             policy,
+            min_remaining_seconds: number("CAIRN_MIN_REMAINING_SECONDS", 180)?,
+            stop_before_deadline_seconds: number("CAIRN_STOP_BEFORE_DEADLINE_SECONDS", 30)?,
+            fargate: FargateTask::read(&lookup, number("CAIRN_FARGATE_START_SECONDS", 300)?)?,
+            execution_id: lookup("CAIRN_EXECUTION_ID").filter(|v| !v.trim().is_empty()),
         })
     }
 }
@@ -163,6 +228,27 @@ mod tests {
         assert_eq!(c.rate_limit_get, 100);
         assert_eq!(c.rate_limit_write, 20);
         assert!(c.runner_function.is_none());
+        assert_eq!((c.min_remaining_seconds, c.stop_before_deadline_seconds), (180, 30));
+        assert!(c.fargate.is_none());
+    }
+
+    #[test]
+    fn a_fargate_task_needs_its_cluster_definition_and_subnets() {
+        let half = Config::from_lookup(|n| (n == "CAIRN_FARGATE_CLUSTER").then(|| "cairn".to_owned())).unwrap_err();
+        assert!(half.to_string().contains("CAIRN_FARGATE_TASK_DEFINITION"), "{half}");
+        let env = |subnets: &'static str| {
+            move |n: &str| match n {
+                "CAIRN_FARGATE_CLUSTER" => Some("cairn".to_owned()),
+                "CAIRN_FARGATE_TASK_DEFINITION" => Some("cairn-runner:3".to_owned()),
+                "CAIRN_FARGATE_SUBNETS" => Some(subnets.to_owned()),
+                _ => None,
+            }
+        };
+        let no_subnet = Config::from_lookup(env("")).unwrap_err();
+        assert!(no_subnet.to_string().contains("CAIRN_FARGATE_SUBNETS"), "{no_subnet}");
+        let task = Config::from_lookup(env("subnet-a, subnet-b")).unwrap().fargate.unwrap();
+        assert_eq!(task.subnets, ["subnet-a", "subnet-b"]);
+        assert_eq!((task.container.as_str(), task.assign_public_ip, task.start_seconds), ("runner", false, 300));
     }
 
     #[test]

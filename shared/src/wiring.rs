@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::adapters::aws::ApiClients;
+use crate::adapters::ecs::EcsDispatcher;
 use crate::adapters::lambda::LambdaDispatcher;
 use crate::adapters::tables::TableNames;
 use crate::adapters::{AwsClients, DynamoStore};
@@ -18,7 +19,7 @@ use crate::ports::{
     Dispatcher, ObjectBody, ObjectInfo, ObjectPage, ObjectStore, ObjectStores, OpenUpload, PartUpload, StoreLocation, UploadOptions,
     UploadedPart,
 };
-use crate::runner::{InProcessDispatcher, Runner, RunnerStores};
+use crate::runner::{fargate_owner, InProcessDispatcher, Runner, RunnerStores};
 use crate::services::CairnService;
 
 /// Everything a Cairn process needs, built once at start-up.
@@ -42,16 +43,33 @@ impl std::fmt::Debug for App {
 impl App {
     /// Loads AWS clients and builds the stores and services. Executions are dispatched to
     /// the runner Lambda when `CAIRN_RUNNER_FUNCTION` is set, to an in-process runner
-    /// otherwise.
+    /// otherwise; Fargate executions' tasks are started by ECS `RunTask` when
+    /// `CAIRN_FARGATE_CLUSTER` is set. In a Fargate task (`CAIRN_EXECUTION_ID` set) the
+    /// runner claims and renews as that execution's task.
     pub async fn build(config: Config) -> Self {
         let clients = AwsClients::load().await;
         let store = Arc::new(dynamo_store(&clients.dynamodb, &config));
         let stores = RunnerStores::of(&store);
         let objects: Arc<dyn ObjectStores> = Arc::new(clients.object_stores());
         let secrets = Arc::new(clients.secret_store());
-        let runner = Arc::new(Runner::new(stores, objects.clone(), secrets, config.clone()));
-        let dispatcher: Arc<dyn Dispatcher> = match &config.runner_function {
-            Some(name) => Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())),
+        let mut runner = Runner::new(stores, objects.clone(), secrets, config.clone());
+        if let Some(task) = &config.fargate {
+            runner = runner.with_fargate(Arc::new(EcsDispatcher::new(clients.ecs.clone(), task.clone())));
+        }
+        let lambda = config
+            .runner_function
+            .as_ref()
+            .map(|name| Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())));
+        if let Some(lambda) = &lambda {
+            // The runner's own function: a fresh invocation takes the queue on.
+            runner = runner.with_successor(lambda.clone());
+        }
+        if let Some(id) = &config.execution_id {
+            runner = runner.with_owner(fargate_owner(id));
+        }
+        let runner = Arc::new(runner);
+        let dispatcher: Arc<dyn Dispatcher> = match lambda {
+            Some(lambda) => lambda,
             None => Arc::new(InProcessDispatcher { runner: runner.clone() }),
         };
         let service = CairnService::new(&store, dispatcher, objects.clone(), &config);

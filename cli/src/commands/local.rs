@@ -134,7 +134,7 @@ fn start_background_timers(app: &Arc<App>) {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            runner.sweep().await;
+            runner.sweep(None).await;
         }
     });
     let service = app.service.clone();

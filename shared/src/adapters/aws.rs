@@ -12,6 +12,7 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub ecs: aws_sdk_ecs::Client,
     pub sdk_config: aws_config::SdkConfig,
 }
 
@@ -31,6 +32,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             lambda: aws_sdk_lambda::Client::new(&sdk_config),
             secrets: aws_sdk_secretsmanager::Client::new(&sdk_config),
+            ecs: aws_sdk_ecs::Client::new(&sdk_config),
             sdk_config,
         }
     }

@@ -10,6 +10,7 @@
 
 pub mod aws;
 pub mod dynamo;
+pub mod ecs;
 pub mod lambda;
 pub mod s3;
 pub mod secrets;

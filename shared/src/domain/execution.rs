@@ -1,6 +1,7 @@
 //! Executions: one run of a job (a backup, restore, clone or download), its progress and logs.
 
 use serde::{Deserialize, Serialize};
+use super::job::RunnerKind;
 
 /// What an execution does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +209,9 @@ pub struct Execution {
     /// Task parameters (restore targets, download expiry), stored as JSON text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<String>,
+    /// Where it runs: its job's runner when it was queued.
+    #[serde(default, skip_serializing_if = "RunnerKind::is_lambda")]
+    pub runner: RunnerKind,
 }
 
 impl Execution {
@@ -236,6 +240,7 @@ impl Execution {
             source_execution_id: None,
             pruned: None,
             parameters: None,
+            runner: RunnerKind::Lambda,
         }
     }
 }

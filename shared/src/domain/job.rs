@@ -190,6 +190,30 @@ pub struct Encryption {
     pub recipients: Vec<String>,
 }
 
+/// Where a job's executions run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerKind {
+    /// The runner Lambda: at most 15 minutes per invocation.
+    #[default]
+    Lambda,
+    /// A Fargate task started for the one execution: no time limit.
+    Fargate,
+}
+
+impl RunnerKind {
+    pub fn is_lambda(&self) -> bool {
+        *self == Self::Lambda
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lambda => "lambda",
+            Self::Fargate => "fargate",
+        }
+    }
+}
+
 /// What a client sends to create or replace a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -211,6 +235,8 @@ pub struct JobSpec {
     pub enabled: bool,
     #[serde(default = "yes")]
     pub hooks_enabled: bool,
+    #[serde(default)]
+    pub runner: RunnerKind,
 }
 
 /// A stored job.
@@ -232,6 +258,8 @@ pub struct Job {
     pub encryption: Option<Encryption>,
     pub enabled: bool,
     pub hooks_enabled: bool,
+    #[serde(default)]
+    pub runner: RunnerKind,
     /// When the schedule fires next (ISO 8601), for scheduled jobs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_run_at: Option<String>,
@@ -254,6 +282,7 @@ impl Job {
             encryption: spec.encryption,
             enabled: spec.enabled,
             hooks_enabled: spec.hooks_enabled,
+            runner: spec.runner,
             next_run_at: None,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),

@@ -27,7 +27,7 @@ mod validate;
 pub use destination::{Destination, DestinationSpec};
 pub use execution::{Execution, ExecutionStatus, ExecutionType, ItemResult, LogEntry, LogLevel, Stage, Trigger};
 pub use hook::{Hook, HookPosition, HookRules, HookSpec, HookType, OnError};
-pub use job::{Compression, Item, Job, JobSpec, JobType, Retention, Schedule, Source};
+pub use job::{Compression, Item, Job, JobSpec, JobType, Retention, RunnerKind, Schedule, Source};
 pub use key::{ApiKey, NewKey, Permission};
 pub use manifest::{Manifest, ManifestItem, MANIFEST_NAME};
 pub use policy::Policy;

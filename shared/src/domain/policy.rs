@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::validate::FieldError;
-use super::{Decryption, DestinationSpec, Item, RestoreRequest, RestoreTarget, Source};
+use super::{Decryption, DestinationSpec, Item, RestoreRequest, RestoreTarget, RunnerKind, Source};
 
 /// The prefix every `passwordEnv` / `identityEnv` variable must have.
 pub const SECRET_PREFIX: &str = "CAIRN_SECRET_";
@@ -28,6 +28,9 @@ pub struct Policy {
     pub database_hosts: Vec<String>,
     /// `CAIRN_ALLOWED_ENDPOINTS`: the custom S3 endpoints destinations may name.
     pub allowed_endpoints: Vec<String>,
+    /// Whether the deployment has a Fargate task (`CAIRN_FARGATE_CLUSTER`): without one,
+    /// `"runner": "fargate"` is refused when the job is stored, not when it runs.
+    pub fargate_runner: bool,
 }
 
 /// The query parameters a connection string may carry: nothing that makes a client read
@@ -288,6 +291,20 @@ impl Policy {
         ))
     }
 
+    /// A job may ask for the Fargate runner only where the operator deployed its task.
+    ///
+    /// # Errors
+    /// `runner` names the missing configuration.
+    pub fn check_runner(&self, runner: RunnerKind) -> Result<(), FieldError> {
+        if runner == RunnerKind::Fargate && !self.fargate_runner {
+            return Err(FieldError::new(
+                "runner",
+                "this deployment has no Fargate task: deploy template.yaml with FargateSubnets set (CAIRN_FARGATE_CLUSTER, CAIRN_FARGATE_TASK_DEFINITION and CAIRN_FARGATE_SUBNETS), or use \"lambda\"",
+            ));
+        }
+        Ok(())
+    }
+
     /// The policy as `cairn dev` prints it.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
         let one = |d: &Option<PathBuf>| d.as_ref().map_or("unset".into(), |d| d.display().to_string());
@@ -312,6 +329,7 @@ impl Policy {
                     self.allowed_endpoints.join(",")
                 },
             ),
+            ("CAIRN_FARGATE_CLUSTER", if self.fargate_runner { "set" } else { "unset" }.into()),
         ]
     }
 }
@@ -422,6 +440,7 @@ mod tests {
             secrets_dir: Some(root.join("secrets")),
             database_hosts: vec!["db.internal:5432".into(), "*.rds.amazonaws.com".into()],
             allowed_endpoints: vec!["https://minio.internal:9000".into()],
+            fargate_runner: false,
         }
     }
 

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use tracing::error;
 
+use super::deadline::Deadline;
 use super::Runner;
-use crate::domain::{Execution, ExecutionStatus, ExecutionType, Job};
+use crate::domain::{Execution, ExecutionStatus, ExecutionType, Job, RunnerKind};
 use crate::error::StoreError;
 use crate::ports::ClaimOutcome;
 use crate::time;
@@ -16,22 +17,30 @@ const CLAIM_ATTEMPTS: u64 = 5;
 
 /// An execution this runner claimed, with its job when that was read beside the claim.
 pub(super) struct Claimed {
-    execution: Execution,
-    job: Option<Job>,
+    pub execution: Execution,
+    pub job: Option<Job>,
 }
 
 impl Runner {
     /// Claims and performs Pending executions, oldest first, until none can be claimed
-    /// (the queue is empty or every slot is taken).
+    /// (the queue is empty or every slot is taken) or, in Lambda, too little of the
+    /// invocation is left to start another (then a fresh invocation gets the queue).
     ///
     /// One drainer fills every free slot: it claims until no slot is left, performs the
     /// claimed executions concurrently, and claims again each time one ends. It returns
     /// when nothing it started is running and nothing more can be claimed (so a Lambda
-    /// invocation never leaves work behind when it returns).
-    pub async fn drain(self: &Arc<Self>, mut hint: Option<&str>) {
+    /// invocation never leaves work behind when it returns). Executions of
+    /// `"runner": "fargate"` jobs are claimed the same way, so the cap counts them, and
+    /// handed to their own Fargate task.
+    pub async fn drain(self: &Arc<Self>, mut hint: Option<&str>, deadline: Option<Deadline>) {
         let mut running = tokio::task::JoinSet::new();
+        let mut out_of_time = false;
         loop {
-            loop {
+            while !out_of_time {
+                if !self.time_for_more(deadline) {
+                    out_of_time = true;
+                    break;
+                }
                 match self.claim_next(hint).await {
                     Ok(Some(Claimed { execution, job })) => {
                         // Claimed: no need to look for it any more.
@@ -39,7 +48,7 @@ impl Runner {
                             hint = None;
                         }
                         let runner = self.clone();
-                        running.spawn(async move { runner.perform(execution, job).await });
+                        running.spawn(async move { runner.start(execution, job, deadline).await });
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -49,8 +58,20 @@ impl Runner {
                 }
             }
             if running.join_next().await.is_none() {
-                return;
+                break;
             }
+        }
+        if out_of_time {
+            self.hand_on_the_queue().await;
+        }
+    }
+
+    /// Performs a claimed execution here, or hands it to its Fargate task.
+    async fn start(&self, execution: Execution, job: Option<Job>, deadline: Option<Deadline>) {
+        if execution.runner == RunnerKind::Fargate {
+            self.hand_to_fargate(execution).await;
+        } else {
+            self.perform(execution, job, deadline).await;
         }
     }
 
@@ -80,13 +101,14 @@ impl Runner {
     }
 
     /// Tries to claim `c`, retrying while concurrent transactions contend.
-    async fn try_claim(&self, c: &Execution, max: u32) -> Result<Attempt, StoreError> {
+    pub(super) async fn try_claim(&self, c: &Execution, max: u32) -> Result<Attempt, StoreError> {
         let mut job = None;
         for attempt in 0..CLAIM_ATTEMPTS {
             let now = time::now();
-            let lease = now.timestamp() + i64::try_from(self.config.lease_seconds).unwrap_or(30);
+            let (owner, lease_seconds) = self.claimant(c);
+            let lease = now.timestamp() + i64::try_from(lease_seconds).unwrap_or(30);
             let started = time::iso(now);
-            let claim = self.stores.executions.claim(&c.id, &self.owner, lease, max, &started);
+            let claim = self.stores.executions.claim(&c.id, &owner, lease, max, &started);
             let outcome = if attempt == 0 && matches!(c.execution_type, ExecutionType::Backup | ExecutionType::Clone) {
                 // The job is read beside the claim, not after it: one round trip fewer
                 // before the run's first byte. (A failed read is retried by the run.)
@@ -108,7 +130,7 @@ impl Runner {
 }
 
 /// What one claim attempt came to.
-enum Attempt {
+pub(super) enum Attempt {
     Claimed(Box<Claimed>),
     /// Every slot is taken: stop claiming.
     NoSlot,

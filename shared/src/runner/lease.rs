@@ -32,6 +32,10 @@ pub(super) struct RunState {
     pub item_bytes: AtomicU64,
     cancel_requested: AtomicBool,
     pub lease_lost: AtomicBool,
+    /// Set when the Lambda time limit stopped the work.
+    pub time_limit_reached: AtomicBool,
+    /// Source bytes of the items that ended (the current one is in `signals`).
+    read_before: AtomicU64,
 }
 
 impl RunState {
@@ -47,6 +51,8 @@ impl RunState {
             item_bytes: AtomicU64::new(0),
             cancel_requested: AtomicBool::new(false),
             lease_lost: AtomicBool::new(false),
+            time_limit_reached: AtomicBool::new(false),
+            read_before: AtomicU64::new(0),
         }
     }
 
@@ -116,9 +122,16 @@ impl RunState {
 
     /// Ends item `index`.
     pub fn end_item(&self, index: usize) {
+        self.read_before
+            .fetch_add(self.signals.input_bytes.swap(0, Ordering::Relaxed), Ordering::Relaxed);
         self.item_index.store(index + 1, Ordering::Relaxed);
         self.item_bytes.store(0, Ordering::Relaxed);
         self.data_progress();
+    }
+
+    /// Source bytes read so far, over every item.
+    pub fn bytes_read(&self) -> u64 {
+        self.read_before.load(Ordering::Relaxed) + self.signals.input_bytes.load(Ordering::Relaxed)
     }
 
     pub fn cancelled(&self) -> bool {

@@ -5,6 +5,8 @@
 //!
 //! # Layout
 //! - [`drain`]: claiming and draining the queue.
+//! - [`deadline`]: Lambda's time limit (claim what fits, hand on the rest, stop cleanly).
+//! - [`fargate`]: handing executions to a Fargate task, and performing one there.
 //! - [`lease`]: what a running execution shares with its heartbeat, and the heartbeat.
 //! - [`task`]: the one skeleton (load, pre hooks, body, post hooks, completion) that
 //!   [`backup`], [`restore`] and [`clone`] plug into.
@@ -16,7 +18,9 @@
 
 mod backup;
 mod clone;
+mod deadline;
 mod drain;
+mod fargate;
 mod lease;
 mod outcome;
 mod restore;
@@ -31,6 +35,8 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tracing::{error, info, instrument, warn};
 
+pub use self::deadline::Deadline;
+pub use self::fargate::fargate_owner;
 pub use crate::ports::RunnerEvent;
 
 use self::lease::{flush_logs, heartbeat, RunState};
@@ -80,6 +86,10 @@ pub struct Runner {
     /// This process's identity in leases.
     owner: String,
     hook_runner: HookRunner,
+    /// Where the queue goes when this Lambda invocation runs out of time: a fresh one.
+    successor: Option<Arc<dyn Dispatcher>>,
+    /// Starts the Fargate task of a `"runner": "fargate"` execution.
+    fargate: Option<Arc<dyn Dispatcher>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -100,13 +110,37 @@ impl Runner {
             config,
             owner: format!("runner-{}", uuid::Uuid::new_v4()),
             hook_runner,
+            successor: None,
+            fargate: None,
         }
+    }
+
+    /// Hands the queue to `successor` when an invocation runs short of time.
+    #[must_use]
+    pub fn with_successor(mut self, successor: Arc<dyn Dispatcher>) -> Self {
+        self.successor = Some(successor);
+        self
+    }
+
+    /// Starts Fargate executions' tasks through `launcher`.
+    #[must_use]
+    pub fn with_fargate(mut self, launcher: Arc<dyn Dispatcher>) -> Self {
+        self.fargate = Some(launcher);
+        self
+    }
+
+    /// Claims and renews as `owner` (a Fargate task as [`fargate_owner`]).
+    #[must_use]
+    pub fn with_owner(mut self, owner: String) -> Self {
+        self.owner = owner;
+        self
     }
 
     /// Runs one claimed execution to its end, with a heartbeat beside it.
     #[instrument(skip_all, fields(execution_id = %execution.id, job_id = %execution.job_id))]
-    async fn perform(&self, execution: Execution, job: Option<Job>) {
+    async fn perform(&self, execution: Execution, job: Option<Job>, deadline: Option<Deadline>) {
         let state = Arc::new(RunState::new(&execution.id));
+        let watch = self.watch_deadline(deadline, &state);
         let stop = Arc::new(Notify::new());
         let beat = heartbeat(
             self.stores.executions.clone(),
@@ -132,6 +166,9 @@ impl Runner {
                 completion(&execution, &state, "Execution", Outcome::failed(message))
             }
         };
+        if let Some(w) = watch {
+            w.abort();
+        }
         stop.notify_one();
         let _ = heartbeat.await;
         flush_logs(self.stores.executions.as_ref(), &state).await;
@@ -258,7 +295,7 @@ impl Dispatcher for InProcessDispatcher {
     async fn dispatch(&self, execution_id: &str) -> Result<(), StoreError> {
         let runner = self.runner.clone();
         let hint = execution_id.to_owned();
-        tokio::spawn(async move { runner.drain(Some(&hint)).await });
+        tokio::spawn(async move { runner.drain(Some(&hint), None).await });
         Ok(())
     }
 }

@@ -19,7 +19,7 @@ const NEVER_FINISHED: u32 = 104;
 impl Runner {
     /// Fails Running executions whose lease expired, then drains the queue (which also
     /// re-dispatches work whose dispatch was lost).
-    pub async fn sweep(self: &Arc<Self>) {
+    pub async fn sweep(self: &Arc<Self>, deadline: Option<super::Deadline>) {
         match self.stores.executions.expired_running(time::now().timestamp()).await {
             Ok(expired) => {
                 for e in expired {
@@ -28,7 +28,7 @@ impl Runner {
             }
             Err(err) => error!(error = %err, "sweep could not list expired executions"),
         }
-        self.drain(None).await;
+        self.drain(None, deadline).await;
     }
 
     async fn fail_never_finished(&self, e: &Execution) {

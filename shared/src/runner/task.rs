@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::deadline::time_limit_outcome;
 use super::lease::RunState;
 use super::outcome::{completion, Outcome};
 use super::Runner;
@@ -54,6 +55,7 @@ impl Runner {
             }
             Ok(()) => task.body(self, execution, state).await,
         };
+        let outcome = time_limit_outcome(state, outcome);
         state.advance(Stage::PostHooks, 98);
         let post = task.post_call(start, time::now().timestamp(), outcome.status.hook_code());
         // Post hooks only warn; their failure never changes the outcome.

@@ -85,7 +85,7 @@ impl Harness {
     /// Queues a run of `job` and drains the queue to the end.
     async fn run(&self, job: &str) -> Execution {
         let id = self.service.run_job(job, Trigger::Cli, None).await.unwrap().execution_id;
-        self.runner.drain(Some(&id)).await;
+        self.runner.drain(Some(&id), None).await;
         self.execution(&id).await
     }
 
@@ -164,7 +164,7 @@ async fn cancel_while_pending_ends_it_at_once_and_it_never_runs() {
     let id = h.service.run_job(&job, Trigger::Cli, None).await.unwrap().execution_id;
     let cancelled = h.service.cancel_execution(&id).await.unwrap();
     assert_eq!(cancelled.status, ExecutionStatus::Cancelled);
-    h.runner.drain(None).await;
+    h.runner.drain(None, None).await;
     let e = h.execution(&id).await;
     assert_eq!(e.status, ExecutionStatus::Cancelled);
     assert!(e.started_at.is_none());
@@ -181,7 +181,7 @@ async fn cancel_while_running_stops_the_run_and_leaves_nothing_stored() {
     let id = h.service.run_job(&job, Trigger::Cli, None).await.unwrap().execution_id;
     let runner = h.runner.clone();
     let hint = id.clone();
-    let drained = tokio::spawn(async move { runner.drain(Some(&hint)).await });
+    let drained = tokio::spawn(async move { runner.drain(Some(&hint), None).await });
     for _ in 0..100 {
         if h.execution(&id).await.status == ExecutionStatus::Running {
             break;
@@ -213,7 +213,7 @@ async fn an_expired_lease_is_failed_by_the_sweep_as_never_finished_and_its_slot_
     let claimed = h.store.claim(&id, "a-dead-runner", past, 1, &time::iso(time::now())).await.unwrap();
     assert!(matches!(claimed, ClaimOutcome::Claimed(_)));
     assert_eq!(h.store.running_slots(), 1);
-    h.runner.sweep().await;
+    h.runner.sweep(None).await;
     let e = h.execution(&id).await;
     assert_eq!(e.status, ExecutionStatus::Failed);
     assert!(e.error.as_deref().unwrap_or("").starts_with("Never finished"), "{:?}", e.error);
@@ -279,7 +279,7 @@ async fn a_restore_refuses_a_damaged_object_before_writing_anything() {
     let request: RestoreRequest =
         serde_json::from_value(serde_json::json!({"target": {"kind": "directory", "path": into.display().to_string()}})).unwrap();
     let restore = h.service.start_restore(&backup.id, request, Trigger::Cli).await.unwrap();
-    h.runner.drain(Some(&restore.execution_id)).await;
+    h.runner.drain(Some(&restore.execution_id), None).await;
     let e = h.execution(&restore.execution_id).await;
     assert_eq!(e.execution_type, ExecutionType::Restore);
     assert_eq!(e.status, ExecutionStatus::Failed);
@@ -304,7 +304,7 @@ async fn an_intact_backup_restores_byte_for_byte() {
     let request: RestoreRequest =
         serde_json::from_value(serde_json::json!({"target": {"kind": "directory", "path": into.display().to_string()}})).unwrap();
     let restore = h.service.start_restore(&backup.id, request, Trigger::Cli).await.unwrap();
-    h.runner.drain(Some(&restore.execution_id)).await;
+    h.runner.drain(Some(&restore.execution_id), None).await;
     let e = h.execution(&restore.execution_id).await;
     assert_eq!(e.status, ExecutionStatus::Success, "{:?}", e.error);
     assert_eq!(std::fs::read(into.join("a.txt")).unwrap(), b"first file");

@@ -92,6 +92,8 @@ impl CairnService {
             &time::iso(now),
         );
         execution.source_execution_id = Some(source.id.clone());
+        // A restore runs where its backup ran: a backup too long for Lambda restores long too.
+        execution.runner = source.runner;
         execution.path = Some(path);
         execution.parameters = Some(serde_json::to_string(&request).unwrap_or_default());
         self.queue(&execution, &format!("Restore of backup {id} queued")).await?;

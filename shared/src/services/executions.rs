@@ -41,7 +41,7 @@ impl CairnService {
             )));
         }
         let now = time::now();
-        let execution = Execution::pending(
+        let mut execution = Execution::pending(
             new_id(),
             job.id.clone(),
             job.name.clone(),
@@ -53,6 +53,7 @@ impl CairnService {
             trigger.clone(),
             &time::iso(now),
         );
+        execution.runner = job.runner;
         let idem = idempotency_key.map(|k| (k, now.timestamp() + IDEMPOTENCY_WINDOW_SECS));
         match self.executions.create_pending(&execution, idem).await? {
             CreateOutcome::Existing(id) => {

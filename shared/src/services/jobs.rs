@@ -41,6 +41,7 @@ impl CairnService {
     pub async fn create_job(&self, spec: JobSpec) -> Result<Job, ServiceError> {
         spec.validate()?;
         self.policy.check_items(&spec.items)?;
+        self.policy.check_runner(spec.runner)?;
         self.check_destinations(&spec).await?;
         let mut job = Job::from_spec(new_id(), spec, &time::iso(time::now()));
         job.next_run_at = next_run(&job)?;
@@ -56,6 +57,7 @@ impl CairnService {
     pub async fn update_job(&self, id: &str, spec: JobSpec) -> Result<Job, ServiceError> {
         spec.validate()?;
         self.policy.check_items(&spec.items)?;
+        self.policy.check_runner(spec.runner)?;
         let existing = self.get_job(id).await?;
         self.check_destinations(&spec).await?;
         let mut job = Job::from_spec(existing.id, spec, &time::iso(time::now()));

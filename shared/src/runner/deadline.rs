@@ -1,0 +1,133 @@
+//! Lambda's time limit: claim only what fits in the invocation, hand the rest of the queue
+//! to a fresh invocation, and stop cleanly what is still running shortly before the end.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tracing::{info, warn};
+
+use super::lease::RunState;
+use super::outcome::Outcome;
+use super::Runner;
+use crate::domain::LogLevel;
+
+/// When the invocation that is running this code ends (Lambda's
+/// `Lambda-Runtime-Deadline-Ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline(SystemTime);
+
+impl Deadline {
+    /// From milliseconds since the Unix epoch, as the Runtime API gives it.
+    pub fn from_epoch_millis(ms: u64) -> Self {
+        Self(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+    }
+
+    /// What is left of the invocation (zero once it is past).
+    pub fn remaining(self) -> Duration {
+        self.0.duration_since(SystemTime::now()).unwrap_or_default()
+    }
+}
+
+impl Runner {
+    /// Whether there is time to start another execution before `deadline`.
+    pub(super) fn time_for_more(&self, deadline: Option<Deadline>) -> bool {
+        deadline.is_none_or(|d| d.remaining() >= Duration::from_secs(self.config.min_remaining_seconds))
+    }
+
+    /// Hands the queue to a fresh invocation when this one stopped claiming for lack of
+    /// time and work is still waiting.
+    pub(super) async fn hand_on_the_queue(&self) {
+        let Some(successor) = &self.successor else {
+            return;
+        };
+        let waiting = match self.stores.executions.oldest_pending(1).await {
+            Ok(w) => w,
+            Err(e) => return warn!(error = %e, "could not look at the queue before the time limit; the sweep will"),
+        };
+        if let Some(next) = waiting.first() {
+            match successor.dispatch(&next.id).await {
+                Ok(()) => info!(execution_id = %next.id, "time limit near: the rest of the queue goes to a fresh invocation"),
+                Err(e) => warn!(error = %e, "could not hand the queue on; the sweep will pick it up"),
+            }
+        }
+    }
+
+    /// Stops the execution behind `state` shortly before `deadline` (as a cancel does:
+    /// uploads aborted, nothing kept), marking why, so its outcome says so.
+    pub(super) fn watch_deadline(&self, deadline: Option<Deadline>, state: &Arc<RunState>) -> Option<tokio::task::JoinHandle<()>> {
+        let deadline = deadline?;
+        let margin = Duration::from_secs(self.config.stop_before_deadline_seconds);
+        let state = state.clone();
+        Some(tokio::spawn(async move {
+            tokio::time::sleep(deadline.remaining().saturating_sub(margin)).await;
+            state.time_limit_reached.store(true, Ordering::Relaxed);
+            state.log(LogLevel::Error, "Stopping: the Lambda time limit is near");
+            state.signals.cancel.store(true, Ordering::Relaxed);
+        }))
+    }
+}
+
+/// The outcome of a task the time limit stopped: Failed (post hooks get 102), saying how
+/// far it came and what to do; any other outcome as it is.
+pub(super) fn time_limit_outcome(state: &RunState, outcome: Outcome) -> Outcome {
+    if !state.time_limit_reached.load(Ordering::Relaxed) {
+        return outcome;
+    }
+    let message = format!(
+        "stopped at the Lambda time limit after {} read; give the job \"runner\": \"fargate\"",
+        human_bytes(state.bytes_read())
+    );
+    Outcome::failed_with(message, outcome.items)
+}
+
+/// `41.2 GiB`, `512 B`.
+pub(super) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    #[allow(clippy::cast_precision_loss)] // one decimal is all that is shown
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(44_238_498_611), "41.2 GiB");
+    }
+
+    #[test]
+    fn a_deadline_in_the_past_leaves_nothing() {
+        assert_eq!(Deadline::from_epoch_millis(1_000).remaining(), Duration::ZERO);
+        let soon = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() + 60_000;
+        let left = Deadline::from_epoch_millis(u64::try_from(soon).unwrap()).remaining();
+        assert!(left > Duration::from_secs(50) && left <= Duration::from_secs(60), "{left:?}");
+    }
+
+    #[test]
+    fn only_a_task_the_time_limit_stopped_changes_its_outcome() {
+        let state = RunState::new("e1");
+        state.signals.input_bytes.store(3 * 1024 * 1024, Ordering::Relaxed);
+        let cancelled = Outcome::cancelled(Vec::new());
+        assert_eq!(time_limit_outcome(&state, cancelled.clone()).status, cancelled.status);
+        state.time_limit_reached.store(true, Ordering::Relaxed);
+        let stopped = time_limit_outcome(&state, cancelled);
+        assert_eq!(stopped.status, crate::domain::ExecutionStatus::Failed);
+        assert_eq!(
+            stopped.error.as_deref(),
+            Some("stopped at the Lambda time limit after 3.0 MiB read; give the job \"runner\": \"fargate\"")
+        );
+    }
+}
