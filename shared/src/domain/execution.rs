@@ -1,7 +1,7 @@
 //! Executions: one run of a job (a backup, restore, clone or download), its progress and logs.
 
+use super::runner_kind::RunnerKind;
 use serde::{Deserialize, Serialize};
-use super::job::RunnerKind;
 
 /// What an execution does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::runner_kind::RunnerKind;
+
 use super::validate::{check_name, check_slug, FieldError};
 
 /// JetBackup's job type, Cairn's meaning (hook argument `$3`).
@@ -188,30 +190,6 @@ fn yes() -> bool {
 pub struct Encryption {
     /// age X25519 public keys (`age1...`).
     pub recipients: Vec<String>,
-}
-
-/// Where a job's executions run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunnerKind {
-    /// The runner Lambda: at most 15 minutes per invocation.
-    #[default]
-    Lambda,
-    /// A Fargate task started for the one execution: no time limit.
-    Fargate,
-}
-
-impl RunnerKind {
-    pub fn is_lambda(&self) -> bool {
-        *self == Self::Lambda
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Lambda => "lambda",
-            Self::Fargate => "fargate",
-        }
-    }
 }
 
 /// What a client sends to create or replace a job.

@@ -2,7 +2,8 @@
 //! SDK, HTTP or storage-index types in them.
 //!
 //! # Layout
-//! - [`job`], [`destination`], [`hook`], [`key`], [`settings`]: what operators define.
+//! - [`job`], [`destination`], [`hook`], [`key`], [`settings`]: what operators define;
+//!   [`runner_kind`]: where a job runs (Lambda or Fargate).
 //! - [`execution`]: runs of jobs, their statuses, stages, items and logs.
 //! - [`restore`]: restore requests and their targets.
 //! - [`manifest`]: the `manifest.json` written last into every backup.
@@ -20,6 +21,7 @@ pub mod manifest;
 pub mod policy;
 pub mod restore;
 pub mod retention;
+pub mod runner_kind;
 pub mod schedule;
 pub mod settings;
 mod validate;

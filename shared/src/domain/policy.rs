@@ -299,7 +299,7 @@ impl Policy {
         if runner == RunnerKind::Fargate && !self.fargate_runner {
             return Err(FieldError::new(
                 "runner",
-                "this deployment has no Fargate task: deploy template.yaml with FargateSubnets set (CAIRN_FARGATE_CLUSTER, CAIRN_FARGATE_TASK_DEFINITION and CAIRN_FARGATE_SUBNETS), or use \"lambda\"",
+                "this deployment has no Fargate task: deploy template.yaml with VpcSubnets and RunnerImageUri (CAIRN_FARGATE_CLUSTER, CAIRN_FARGATE_TASK_DEFINITION and CAIRN_FARGATE_SUBNETS), or use \"lambda\"",
             ));
         }
         Ok(())

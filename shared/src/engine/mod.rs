@@ -29,6 +29,19 @@ pub mod verify;
 
 pub use crate::error::EngineError;
 
+/// The programs the engine runs: the database clients of dumps and restores. The runner
+/// image installs exactly these (a test compares the list with
+/// `functions/runner/Dockerfile`), so name them here and nowhere else.
+pub mod tools {
+    pub const PG_DUMP: &str = "pg_dump";
+    pub const PG_RESTORE: &str = "pg_restore";
+    pub const PSQL: &str = "psql";
+    pub const MYSQLDUMP: &str = "mysqldump";
+    pub const MYSQL: &str = "mysql";
+    /// Every program above.
+    pub const ALL: &[&str] = &[PG_DUMP, PG_RESTORE, PSQL, MYSQLDUMP, MYSQL];
+}
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -35,7 +35,7 @@ impl Runner {
     /// execution fails saying why (and frees its slot).
     pub(super) async fn hand_to_fargate(&self, execution: Execution) {
         let Some(launcher) = self.fargate.as_ref().filter(|_| self.config.fargate.is_some()) else {
-            let why = "the job asks for \"runner\": \"fargate\", but this deployment has no Fargate task (CAIRN_FARGATE_CLUSTER is unset): deploy template.yaml with FargateSubnets, or set the job's runner to \"lambda\"";
+            let why = "the job asks for \"runner\": \"fargate\", but this deployment has no Fargate task (CAIRN_FARGATE_CLUSTER is unset): deploy template.yaml with VpcSubnets and RunnerImageUri, or set the job's runner to \"lambda\"";
             return self.fail_unstarted(&execution, &self.owner, why.into()).await;
         };
         let owner = fargate_owner(&execution.id);
@@ -43,10 +43,16 @@ impl Runner {
             Ok(()) => {
                 info!(execution_id = %execution.id, "handed to a Fargate task");
                 let state = RunState::new(&execution.id);
-                state.log(LogLevel::Info, "Started a Fargate task for this execution; it begins when the task is up");
+                state.log(
+                    LogLevel::Info,
+                    "Started a Fargate task for this execution; it begins when the task is up",
+                );
                 flush_logs(self.stores.executions.as_ref(), &state).await;
             }
-            Err(e) => self.fail_unstarted(&execution, &owner, format!("could not start the Fargate task: {e}")).await,
+            Err(e) => {
+                self.fail_unstarted(&execution, &owner, format!("could not start the Fargate task: {e}"))
+                    .await
+            }
         }
     }
 
@@ -95,7 +101,11 @@ impl Runner {
             .await
             .map_err(|e| format!("cannot read the settings: {e}"))?
             .max_concurrent_jobs;
-        match self.try_claim(execution, max).await.map_err(|e| format!("cannot claim {}: {e}", execution.id))? {
+        match self
+            .try_claim(execution, max)
+            .await
+            .map_err(|e| format!("cannot claim {}: {e}", execution.id))?
+        {
             Attempt::Claimed(claimed) => Ok(claimed.execution),
             Attempt::NoSlot => Err(format!(
                 "every slot of maxConcurrentJobs ({max}) is taken; execution {} stays queued",

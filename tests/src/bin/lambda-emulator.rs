@@ -4,6 +4,11 @@
 //! `{"coldStartMs": ..., "responses": [...]}` (cold start: process start to first
 //! response). Used by the integration tests and `scripts/runtime-figures.sh`.
 //!
+//! It is also the function's Lambda endpoint (`AWS_ENDPOINT_URL_LAMBDA`): an `Invoke` the
+//! function sends (the runner handing its queue to a fresh invocation) is answered 202 and
+//! listed under `"invokes"`. `LAMBDA_EMULATOR_DEADLINE_MS` (default 60000) sets how far
+//! away each invocation's deadline is.
+//!
 //! Usage: `lambda-emulator EVENT.json [EVENT.json ...] -- /path/to/bootstrap`
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,7 +17,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<u8>)> {
+/// A request: method, path, the `X-Amz-Invocation-Type` header, body.
+type Request = (String, String, Option<String>, Vec<u8>);
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -20,6 +28,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Ve
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
     let mut length = 0usize;
+    let mut invocation_type = None;
     loop {
         let mut h = String::new();
         reader.read_line(&mut h).ok()?;
@@ -30,12 +39,14 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String, Ve
         if let Some((k, v)) = h.split_once(':') {
             if k.eq_ignore_ascii_case("content-length") {
                 length = v.trim().parse().unwrap_or(0);
+            } else if k.eq_ignore_ascii_case("x-amz-invocation-type") {
+                invocation_type = Some(v.trim().to_owned());
             }
         }
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some((method, path, body))
+    Some((method, path, invocation_type, body))
 }
 
 fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
@@ -51,11 +62,26 @@ fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], bod
     let _ = stream.write_all(body);
 }
 
-fn serve_connection(stream: TcpStream, events: &[Vec<u8>], next: &std::sync::atomic::AtomicUsize, tx: &mpsc::Sender<(String, Vec<u8>)>) {
+/// What the emulator shares between connections.
+struct Shared {
+    events: Vec<Vec<u8>>,
+    next: std::sync::atomic::AtomicUsize,
+    deadline_ms: u128,
+    invokes: std::sync::Mutex<Vec<serde_json::Value>>,
+}
+
+fn serve_connection(stream: TcpStream, shared: &Shared, tx: &mpsc::Sender<(String, Vec<u8>)>) {
+    let (events, next) = (&shared.events, &shared.next);
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
-    while let Some((method, path, body)) = read_request(&mut reader) {
-        if method == "GET" && path.ends_with("/invocation/next") {
+    while let Some((method, path, invocation_type, body)) = read_request(&mut reader) {
+        if let Some(function) = path.strip_prefix("/2015-03-31/functions/") {
+            let function = function.split('/').next().unwrap_or_default().to_owned();
+            let payload: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            let invoke = serde_json::json!({"function": function, "invocationType": invocation_type, "payload": payload});
+            shared.invokes.lock().expect("invokes").push(invoke);
+            respond(&mut writer, "202 Accepted", &[], b"");
+        } else if method == "GET" && path.ends_with("/invocation/next") {
             let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if n >= events.len() {
                 // No more events: hold the function here until it is stopped.
@@ -66,7 +92,7 @@ fn serve_connection(stream: TcpStream, events: &[Vec<u8>], next: &std::sync::ato
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_millis()
-                + 60_000)
+                + shared.deadline_ms)
                 .to_string();
             let headers = [
                 ("Lambda-Runtime-Aws-Request-Id", format!("req-{n}")),
@@ -103,20 +129,30 @@ fn main() {
     let address = listener.local_addr().expect("address");
     let (tx, rx) = mpsc::channel::<(String, Vec<u8>)>();
     let total = events.len();
-    let events = std::sync::Arc::new(events);
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let deadline_ms = std::env::var("LAMBDA_EMULATOR_DEADLINE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60_000);
+    let shared = std::sync::Arc::new(Shared {
+        events,
+        next: std::sync::atomic::AtomicUsize::new(0),
+        deadline_ms,
+        invokes: std::sync::Mutex::new(Vec::new()),
+    });
+    let serving = shared.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let (events, next, tx) = (events.clone(), next.clone(), tx.clone());
+            let (shared, tx) = (serving.clone(), tx.clone());
             // The runtime may open a new connection per request: serve each on its own thread.
-            std::thread::spawn(move || serve_connection(stream, &events, &next, &tx));
+            std::thread::spawn(move || serve_connection(stream, &shared, &tx));
         }
     });
     let started = Instant::now();
     let mut child = Command::new(&program[0])
         .args(&program[1..])
         .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+        .env("AWS_ENDPOINT_URL_LAMBDA", format!("http://{address}"))
         .env(
             "AWS_LAMBDA_FUNCTION_NAME",
             std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "emulated".into()),
@@ -143,5 +179,9 @@ fn main() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    println!("{}", serde_json::json!({"coldStartMs": cold_start_ms, "responses": responses}));
+    let invokes = shared.invokes.lock().expect("invokes").clone();
+    println!(
+        "{}",
+        serde_json::json!({"coldStartMs": cold_start_ms, "responses": responses, "invokes": invokes})
+    );
 }

@@ -49,11 +49,16 @@ fn template_routes_each_path_to_the_function_the_code_expects() {
         (Function::Manage, "ManageFunction"),
     ] {
         let f = &resources[name];
-        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda");
-        assert_eq!(
-            f["Properties"]["CodeUri"].as_str().unwrap(),
-            format!("./functions/{}", function.name())
-        );
+        if function == Function::Manage {
+            // The runner's image, entered through the manage bootstrap.
+            assert_eq!(f["Properties"]["ImageConfig"]["EntryPoint"][0].as_str(), Some("/opt/cairn/manage"));
+        } else {
+            assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda");
+            assert_eq!(
+                f["Properties"]["CodeUri"].as_str().unwrap(),
+                format!("./functions/{}", function.name())
+            );
+        }
         for (_, event) in f["Properties"]["Events"].as_mapping().unwrap() {
             let p = &event["Properties"];
             let (method, path) = (p["Method"].as_str().unwrap().to_owned(), p["Path"].as_str().unwrap().to_owned());
@@ -70,10 +75,15 @@ fn template_routes_each_path_to_the_function_the_code_expects() {
         }
     }
     assert_eq!(seen, routes(), "every route is in template.yaml");
-    let globals = &doc["Globals"]["Function"];
-    assert_eq!(globals["Runtime"], "provided.al2023");
-    assert_eq!(globals["Handler"], "bootstrap");
-    assert_eq!(globals["Architectures"][0], "arm64");
+    assert_eq!(doc["Globals"]["Function"]["Architectures"][0], "arm64");
+    for name in ["RunFunction", "PollFunction", "ListFunction"] {
+        let p = &resources[name]["Properties"];
+        assert_eq!(
+            (&p["Runtime"], &p["Handler"]),
+            (&Yaml::from("provided.al2023"), &Yaml::from("bootstrap")),
+            "{name}"
+        );
+    }
 }
 
 #[test]
@@ -161,5 +171,37 @@ async fn the_live_api_answers_only_documented_statuses() {
                 );
             }
         }
+    }
+}
+
+/// The runner image installs exactly the programs the engine runs (and tar, for hooks),
+/// and its build proves each is there.
+#[test]
+fn the_runner_image_holds_the_programs_the_sources_and_targets_call() {
+    let dockerfile = std::fs::read_to_string(project_root().join("functions/runner/Dockerfile")).unwrap();
+    let listed: BTreeSet<&str> = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("# tools: "))
+        .expect("a '# tools: ...' line")
+        .split_whitespace()
+        .collect();
+    let mut called: BTreeSet<&str> = cairn_shared::engine::tools::ALL.iter().copied().collect();
+    called.insert("tar");
+    assert_eq!(listed, called, "functions/runner/Dockerfile's tools against engine::tools::ALL");
+    let checked: BTreeSet<&str> = dockerfile
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[1] == "--version")
+        .map(|w| w[0])
+        .collect();
+    assert_eq!(checked, called, "each tool is run once at build time (`TOOL --version`)");
+    // The template's runner and manage functions are built from that Dockerfile.
+    let doc = load("template.yaml");
+    for function in ["RunnerFunction", "ManageFunction"] {
+        let f = &doc["Resources"][function];
+        assert_eq!(untag(&f["Properties"]["PackageType"]).as_str(), Some("Image"), "{function}");
+        assert_eq!(f["Metadata"]["Dockerfile"].as_str(), Some("Dockerfile"), "{function}");
+        assert_eq!(f["Metadata"]["DockerContext"].as_str(), Some("./functions/runner"), "{function}");
     }
 }

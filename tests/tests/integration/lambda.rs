@@ -5,20 +5,42 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{binary, project_root, TestApp};
+use crate::helpers::{binary, project_root, Options, TestApp};
 
 /// Runs `function`'s binary under the emulator with the fixtures (placeholders
 /// substituted) and answers the responses.
 fn invoke(app: &TestApp, function: &str, fixtures: &[&str], subs: &[(&str, &str)]) -> Vec<Value> {
+    let events: Vec<Value> = fixtures
+        .iter()
+        .map(|f| {
+            let mut text = std::fs::read_to_string(project_root().join("tests/fixtures").join(f)).unwrap();
+            for (k, v) in subs {
+                text = text.replace(k, v);
+            }
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect();
+    let report = emulate(app, function, &events, &[]);
+    report["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["kind"], "response", "{r}");
+            r["body"].clone()
+        })
+        .collect()
+}
+
+/// Runs `function`'s binary under the emulator with `events` and `env` beside the test's
+/// environment, and answers the emulator's report (responses, and the Invokes the
+/// function sent).
+fn emulate(app: &TestApp, function: &str, events: &[Value], env: &[(&str, &str)]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let mut paths = Vec::new();
-    for (i, f) in fixtures.iter().enumerate() {
-        let mut text = std::fs::read_to_string(project_root().join("tests/fixtures").join(f)).unwrap();
-        for (k, v) in subs {
-            text = text.replace(k, v);
-        }
+    for (i, event) in events.iter().enumerate() {
         let p = dir.path().join(format!("{i}.json"));
-        std::fs::write(&p, text).unwrap();
+        std::fs::write(&p, event.to_string()).unwrap();
         paths.push(p);
     }
     let out = Command::new(binary("lambda-emulator"))
@@ -27,24 +49,19 @@ fn invoke(app: &TestApp, function: &str, fixtures: &[&str], subs: &[(&str, &str)
         .arg(binary(&format!("cairn-{function}")))
         .envs(app.env())
         .env("AWS_LAMBDA_FUNCTION_NAME", format!("cairn-{function}"))
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let responses = report["responses"].as_array().unwrap().clone();
+    let mut report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["stderr"] = Value::String(String::from_utf8_lossy(&out.stderr).into_owned());
     assert_eq!(
-        responses.len(),
-        fixtures.len(),
+        report["responses"].as_array().map(Vec::len),
+        Some(events.len()),
         "{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    responses
-        .iter()
-        .map(|r| {
-            assert_eq!(r["kind"], "response", "{r}");
-            r["body"].clone()
-        })
-        .collect()
+    report
 }
 
 fn body(resp: &Value) -> Value {
@@ -100,4 +117,70 @@ async fn an_eventbridge_event_starts_a_run_and_a_malformed_one_is_rejected() {
     assert_eq!(e["trigger"], json!({"kind": "EventBridge", "rule": "nightly-app-backup"}));
     assert_eq!(out[1]["success"], false);
     assert!(out[1]["error"].as_str().unwrap().contains("jobId"));
+}
+
+/// A job whose one command item reads `seconds` of nothing before its data.
+fn command_job(name: &str, script: &str) -> Value {
+    json!({"name": name, "items": [{"name": "out", "source": {"kind": "command", "argv": ["bash", "-c", script]}}]})
+}
+
+#[tokio::test]
+async fn the_runner_claims_only_what_fits_before_the_lambda_deadline_and_hands_on_the_rest() {
+    // The API's own dispatches go nowhere (no such function), and its sweep waits an hour:
+    // only the emulated runner below works on the queue.
+    let app = TestApp::spawn_with(Options {
+        sweep_seconds: 3600,
+        extra_env: vec![("CAIRN_RUNNER_FUNCTION".into(), "cairn-not-deployed".into())],
+        ..Options::default()
+    })
+    .await;
+    let quick = app.create_job(command_job("quick", "head -c 100000 /dev/urandom")).await;
+    let slow = app.create_job(command_job("slow", "head -c 3000000 /dev/urandom; sleep 120")).await;
+    let first = app.run_job(&quick).await;
+    let cut_off = app.run_job(&slow).await;
+    let left = app.run_job(&slow).await;
+
+    // A 20 s invocation: claims need 12 s left, work stops 4 s before the end.
+    let event = json!({"action": "execute", "executionId": first});
+    let report = emulate(
+        &app,
+        "runner",
+        &[event],
+        &[
+            ("LAMBDA_EMULATOR_DEADLINE_MS", "20000"),
+            ("CAIRN_MIN_REMAINING_SECONDS", "12"),
+            ("CAIRN_STOP_BEFORE_DEADLINE_SECONDS", "4"),
+            ("CAIRN_RUNNER_FUNCTION", "cairn-runner"),
+        ],
+    );
+    let log = report["stderr"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(app.execution(&first).await["status"], "Success", "{report:#}\n{log}");
+    let stopped = app.execution(&cut_off).await;
+    assert_eq!(stopped["status"], "Failed", "{stopped:#}");
+    let error = stopped["error"].as_str().unwrap();
+    assert!(error.starts_with("stopped at the Lambda time limit after "), "{error}");
+    assert!(error.ends_with("read; give the job \"runner\": \"fargate\""), "{error}");
+    assert!(!error.contains("Never finished"), "{error}");
+    assert_eq!(
+        app.execution(&left).await["status"],
+        "Pending",
+        "not claimed without the time for it"
+    );
+    // The rest of the queue went to a fresh asynchronous invocation of the runner.
+    assert_eq!(
+        report["invokes"],
+        json!([{"function": "cairn-runner", "invocationType": "Event", "payload": {"action": "execute", "executionId": left}}]),
+        "{report:#}"
+    );
+    // Nothing partial stays: no upload open, no object of the stopped run.
+    let uploads = app.s3().await.list_multipart_uploads().bucket(&app.bucket).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
+    assert!(app.object_keys(&format!("backups/{slow}/{cut_off}/")).await.is_empty());
+    // The slot is free: the fresh invocation claims the execution left behind at once.
+    let (status, _) = app.post(&format!("/api/executions/{left}/cancel"), None).await;
+    assert_eq!(status, 200);
+    let next = app.run_job(&quick).await;
+    let event = json!({"action": "execute", "executionId": next});
+    emulate(&app, "runner", &[event], &[("CAIRN_MIN_REMAINING_SECONDS", "12")]);
+    assert_eq!(app.execution(&next).await["status"], "Success");
 }

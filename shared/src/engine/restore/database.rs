@@ -11,6 +11,7 @@ use crate::engine::io::CountingReader;
 use crate::engine::sources::command::confined;
 use crate::engine::sources::database::CONNECT_TIMEOUT_SECS;
 use crate::engine::sources::SourceContext;
+use crate::engine::tools;
 use crate::error::EngineError;
 
 /// A database client, run as commands are (see [`confined`]), with a connect timeout
@@ -37,9 +38,9 @@ pub fn restore_postgres(
     }
     ensure_postgres_database(url, password.as_deref())?;
     let client = if item.object.ends_with(".sql.zst") {
-        vec!["psql", "--no-password", "--quiet", "-v", "ON_ERROR_STOP=1"]
+        vec![tools::PSQL, "--no-password", "--quiet", "-v", "ON_ERROR_STOP=1"]
     } else {
-        vec!["pg_restore", "--no-password", "--no-owner", "--exit-on-error"]
+        vec![tools::PG_RESTORE, "--no-password", "--no-owner", "--exit-on-error"]
     };
     let mut argv: Vec<String> = client.into_iter().map(str::to_owned).collect();
     argv.push(format!("--dbname={url}"));
@@ -79,7 +80,7 @@ fn ensure_postgres_database(url: &str, password: Option<&str>) -> Result<(), Eng
     let maintenance = format!("{base}/postgres");
     let env = password.map(|p| ("PGPASSWORD", p.to_owned()));
     let check = vec![
-        "psql".to_owned(),
+        tools::PSQL.to_owned(),
         "--no-password".into(),
         "-At".into(),
         format!("--dbname={maintenance}"),
@@ -89,7 +90,7 @@ fn ensure_postgres_database(url: &str, password: Option<&str>) -> Result<(), Eng
     let exists = run_quiet(&check, env.clone())?;
     if exists.trim() != "1" {
         let create = vec![
-            "psql".to_owned(),
+            tools::PSQL.to_owned(),
             "--no-password".into(),
             format!("--dbname={maintenance}"),
             "-c".into(),
@@ -113,7 +114,7 @@ fn mysql_argv(url: &str) -> Result<(Vec<String>, String), EngineError> {
         return Err(refused("the MySQL URL names no database"));
     }
     let mut argv = vec![
-        "mysql".to_owned(),
+        tools::MYSQL.to_owned(),
         format!("--connect-timeout={CONNECT_TIMEOUT_SECS}"),
         format!("--host={host}"),
     ];

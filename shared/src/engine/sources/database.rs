@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::command::{self, Limits};
 use super::{ArchiveSink, SourceContext, DEFAULT_COMMAND_TIMEOUT};
 use crate::domain::job::SecretRef;
+use crate::engine::tools;
 use crate::error::EngineError;
 
 /// Dumps a PostgreSQL database: custom format, or plain SQL when `plain`.
@@ -21,7 +22,7 @@ pub fn pg_dump<W: ArchiveSink>(
 ) -> Result<W, EngineError> {
     let format = if plain { "--format=plain" } else { "--format=custom" };
     let argv = vec![
-        "pg_dump".to_owned(),
+        tools::PG_DUMP.to_owned(),
         "--no-password".to_owned(),
         format.to_owned(),
         format!("--dbname={url}"),
@@ -76,7 +77,7 @@ fn mysqldump_argv(url: &str) -> Result<Vec<String>, EngineError> {
         return Err(EngineError::InvalidSource("the MySQL URL names no database".into()));
     }
     let mut argv = vec![
-        "mysqldump".to_owned(),
+        tools::MYSQLDUMP.to_owned(),
         "--single-transaction".to_owned(),
         "--routines".to_owned(),
         "--triggers".to_owned(),
