@@ -47,3 +47,17 @@ for f in run poll list manage runner; do
     esac
     printf '%-8s %14s %14s %15s ms %15s ms\n' "$f" "$arm_size" "$x86_size" "$health" "$real"
 done
+
+# The runner image's tools. With a Docker engine, from the image itself (built from
+# functions/runner/ when scripts/lambda-build.sh left the bootstraps in dist/); without one
+# (these machines), the versions functions/runner/Dockerfile pins.
+echo
+echo "runner image tools (functions/runner/Dockerfile):"
+if docker info >/dev/null 2>&1 && [ -x functions/runner/dist/runner ]; then
+    docker build --quiet --platform linux/arm64 -t cairn-runner-figures functions/runner >/dev/null
+    docker run --rm --platform linux/arm64 --entrypoint /bin/sh cairn-runner-figures -c \
+        'pg_dump --version; pg_restore --version; psql --version; mysqldump --version; mysql --version; tar --version | head -1'
+else
+    echo "  (no Docker engine here: the pinned Debian packages, not the built image)"
+    sed -n 's/^ *\([a-z0-9-]*\)=\([^ ]*\) *\\\{0,1\}$/  \1 \2/p' functions/runner/Dockerfile
+fi

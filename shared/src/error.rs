@@ -100,6 +100,21 @@ pub enum EngineError {
     Io(#[from] std::io::Error),
 }
 
+/// Why a Fargate task could not perform the execution it was started for.
+#[derive(Debug, Error)]
+pub enum TaskError {
+    #[error("no execution {0}")]
+    NotFound(String),
+    #[error("execution {id} is {status} under {owner}, not waiting for this task")]
+    NotWaiting { id: String, status: &'static str, owner: String },
+    #[error("every slot of maxConcurrentJobs ({max}) is taken; execution {id} stays queued")]
+    NoSlot { id: String, max: u32 },
+    #[error("execution {0} was claimed or cancelled meanwhile")]
+    Taken(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// What an operation of [`crate::services`] can fail with.
 #[derive(Debug, Error)]
 pub enum ServiceError {

@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
             tracing::info!(execution_id = %id, status = status.as_str(), "execution ended");
             ExitCode::from(exit_code(status))
         }
-        Err(e) => fail(&e),
+        Err(e) => fail(&e.to_string()),
     }
 }
 

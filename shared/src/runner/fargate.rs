@@ -14,6 +14,7 @@ use super::lease::{flush_logs, RunState};
 use super::outcome::{completion, Outcome};
 use super::Runner;
 use crate::domain::{Execution, ExecutionStatus, LogLevel, RunnerKind};
+use crate::error::TaskError;
 
 /// The lease owner of a Fargate execution, known both to the drainer that claims it and
 /// to the task that performs it.
@@ -73,45 +74,32 @@ impl Runner {
     ///
     /// # Errors
     /// The execution does not exist, is not waiting for this task, or no slot is free.
-    pub async fn execute_one(self: &Arc<Self>, id: &str) -> Result<ExecutionStatus, String> {
-        let read = |e: crate::error::StoreError| format!("cannot read execution {id}: {e}");
-        let execution = self.stores.executions.get_execution(id).await.map_err(read)?;
-        let execution = execution.ok_or_else(|| format!("no execution {id}"))?;
+    pub async fn execute_one(self: &Arc<Self>, id: &str) -> Result<ExecutionStatus, TaskError> {
+        let execution = self.stores.executions.get_execution(id).await?;
+        let execution = execution.ok_or_else(|| TaskError::NotFound(id.to_owned()))?;
         let claimed = match execution.status {
             ExecutionStatus::Running if execution.owner.as_deref() == Some(self.owner.as_str()) => execution,
             ExecutionStatus::Pending => self.claim_for_task(&execution).await?,
             other => {
-                return Err(format!(
-                    "execution {id} is {} under {}, not waiting for this task",
-                    other.as_str(),
-                    execution.owner.as_deref().unwrap_or("nobody")
-                ))
+                return Err(TaskError::NotWaiting {
+                    id: id.to_owned(),
+                    status: other.as_str(),
+                    owner: execution.owner.unwrap_or_else(|| "nobody".into()),
+                })
             }
         };
         self.perform(claimed, None, None).await;
-        let ended = self.stores.executions.get_execution(id).await.map_err(read)?;
+        let ended = self.stores.executions.get_execution(id).await?;
         Ok(ended.map_or(ExecutionStatus::Failed, |e| e.status))
     }
 
-    async fn claim_for_task(&self, execution: &Execution) -> Result<Execution, String> {
-        let max = self
-            .stores
-            .settings
-            .settings()
-            .await
-            .map_err(|e| format!("cannot read the settings: {e}"))?
-            .max_concurrent_jobs;
-        match self
-            .try_claim(execution, max)
-            .await
-            .map_err(|e| format!("cannot claim {}: {e}", execution.id))?
-        {
+    async fn claim_for_task(&self, execution: &Execution) -> Result<Execution, TaskError> {
+        let max = self.stores.settings.settings().await?.max_concurrent_jobs;
+        let id = execution.id.clone();
+        match self.try_claim(execution, max).await? {
             Attempt::Claimed(claimed) => Ok(claimed.execution),
-            Attempt::NoSlot => Err(format!(
-                "every slot of maxConcurrentJobs ({max}) is taken; execution {} stays queued",
-                execution.id
-            )),
-            Attempt::Skip => Err(format!("execution {} was claimed or cancelled meanwhile", execution.id)),
+            Attempt::NoSlot => Err(TaskError::NoSlot { id, max }),
+            Attempt::Skip => Err(TaskError::Taken(id)),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`retention`]: deleting the backups a job's retention no longer keeps.
 //! - [`sweep`]: failing executions whose lease expired.
 //! - [`outcome`]: what a task came to, and the terminal state written from it.
+//! - [`metrics`]: the CloudWatch Embedded Metric Format line of each finished execution.
 //!
 //! Everything goes through [`crate::ports`]: the runner calls no SDK.
 
@@ -22,6 +23,7 @@ mod deadline;
 mod drain;
 mod fargate;
 mod lease;
+mod metrics;
 mod outcome;
 mod restore;
 mod retention;
@@ -177,7 +179,10 @@ impl Runner {
             return;
         }
         match self.stores.executions.complete(&execution.id, &self.owner, &completion).await {
-            Ok(true) => info!(status = completion.status.as_str(), "execution finished"),
+            Ok(true) => {
+                info!(status = completion.status.as_str(), "execution finished");
+                metrics::publish(&execution, &completion, state.bytes_read());
+            }
             Ok(false) => warn!("could not record the end: the lease was lost"),
             Err(e) => error!(error = %e, "could not record the end; the sweep will fail the execution"),
         }

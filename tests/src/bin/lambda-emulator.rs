@@ -13,6 +13,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -161,7 +162,8 @@ fn main() {
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
-        .stdout(Stdio::null())
+        // The function's stdout (where the runner prints its metrics) joins its stderr.
+        .stdout(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned().expect("stderr")))
         .spawn()
         .expect("start the function");
     let mut responses = Vec::new();

@@ -5,7 +5,8 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{binary, project_root, Options, TestApp};
+use crate::helpers::{binary, project_root, TestApp};
+use crate::hooks::{create_hook, HookDir};
 
 /// Runs `function`'s binary under the emulator with the fixtures (placeholders
 /// substituted) and answers the responses.
@@ -128,11 +129,23 @@ fn command_job(name: &str, script: &str) -> Value {
 async fn the_runner_claims_only_what_fits_before_the_lambda_deadline_and_hands_on_the_rest() {
     // The API's own dispatches go nowhere (no such function), and its sweep waits an hour:
     // only the emulated runner below works on the queue.
-    let app = TestApp::spawn_with(Options {
-        sweep_seconds: 3600,
-        extra_env: vec![("CAIRN_RUNNER_FUNCTION".into(), "cairn-not-deployed".into())],
-        ..Options::default()
-    })
+    let hooks = HookDir::new();
+    let mut options = hooks.options();
+    options.sweep_seconds = 3600;
+    options
+        .extra_env
+        .push(("CAIRN_RUNNER_FUNCTION".into(), "cairn-not-deployed".into()));
+    let app = TestApp::spawn_with(options).await;
+    let statuses = tempfile::tempdir().unwrap();
+    let record = statuses.path().join("post.txt");
+    let script = hooks.install(
+        "post",
+        &format!("#!/bin/sh\necho \"$CAIRN_JOB_ID $CAIRN_STATUS\" >> {}\n", record.display()),
+    );
+    create_hook(
+        &app,
+        json!({"name": "post", "position": "post", "type": "backup", "script": script}),
+    )
     .await;
     let quick = app.create_job(command_job("quick", "head -c 100000 /dev/urandom")).await;
     let slow = app.create_job(command_job("slow", "head -c 3000000 /dev/urandom; sleep 120")).await;
@@ -161,6 +174,23 @@ async fn the_runner_claims_only_what_fits_before_the_lambda_deadline_and_hands_o
     assert!(error.starts_with("stopped at the Lambda time limit after "), "{error}");
     assert!(error.ends_with("read; give the job \"runner\": \"fargate\""), "{error}");
     assert!(!error.contains("Never finished"), "{error}");
+    // One CloudWatch EMF document per finished execution, on the runner's stdout.
+    let documents: Vec<Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{') && l.contains("\"_aws\":"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = documents.iter().map(|d| d["executionId"].as_str().unwrap()).collect();
+    assert_eq!(ids, [first.as_str(), cut_off.as_str()], "{log}");
+    let emf = &documents[1];
+    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Cairn");
+    assert_eq!(
+        (&emf["JobName"], &emf["Type"], &emf["Failed"], &emf["Success"]),
+        (&json!("slow"), &json!("Backup"), &json!(1), &json!(0))
+    );
+    assert!(emf["BytesRead"].as_u64().unwrap() >= 3_000_000, "{emf}");
+    let posted = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(posted, format!("{quick} 100\n{slow} 102\n"), "post hooks: Success, then Failed");
     assert_eq!(
         app.execution(&left).await["status"],
         "Pending",
