@@ -1,1 +1,63 @@
-//! Integration tests live in `tests/integration`; this crate has no library code.
+//! Integration tests live in `tests/integration`. This library holds what the test
+//! programs share: [`wire`], the few lines of HTTP/1.1 that the Lambda runtime emulator and
+//! the recording endpoint speak.
+
+pub mod wire {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpStream;
+
+    /// One request as read off a connection.
+    #[derive(Debug, Clone)]
+    pub struct Request {
+        pub method: String,
+        pub path: String,
+        /// Header names lower-cased, in order.
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+    }
+
+    impl Request {
+        /// The value of header `name` (lower case), if sent.
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// Reads the next request (request line, headers, a `Content-Length` body); `None`
+    /// when the peer closed the connection or sent something else.
+    pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).ok()? == 0 {
+                return None;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let length = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+        Some(Request {
+            method,
+            path,
+            headers,
+            body,
+        })
+    }
+}

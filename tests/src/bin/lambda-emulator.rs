@@ -11,44 +11,14 @@
 //!
 //! Usage: `lambda-emulator EVENT.json [EVENT.json ...] -- /path/to/bootstrap`
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
+
+use cairn_tests::wire::read_request;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// A request: method, path, the `X-Amz-Invocation-Type` header, body.
-type Request = (String, String, Option<String>, Vec<u8>);
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let mut length = 0usize;
-    let mut invocation_type = None;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            } else if k.eq_ignore_ascii_case("x-amz-invocation-type") {
-                invocation_type = Some(v.trim().to_owned());
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((method, path, invocation_type, body))
-}
 
 fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
     let mut head = format!(
@@ -75,10 +45,12 @@ fn serve_connection(stream: TcpStream, shared: &Shared, tx: &mpsc::Sender<(Strin
     let (events, next) = (&shared.events, &shared.next);
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
-    while let Some((method, path, invocation_type, body)) = read_request(&mut reader) {
+    while let Some(request) = read_request(&mut reader) {
+        let (method, path, body) = (request.method.as_str(), request.path.as_str(), &request.body);
+        let invocation_type = request.header("x-amz-invocation-type");
         if let Some(function) = path.strip_prefix("/2015-03-31/functions/") {
             let function = function.split('/').next().unwrap_or_default().to_owned();
-            let payload: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            let payload: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
             let invoke = serde_json::json!({"function": function, "invocationType": invocation_type, "payload": payload});
             shared.invokes.lock().expect("invokes").push(invoke);
             respond(&mut writer, "202 Accepted", &[], b"");
@@ -108,7 +80,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared, tx: &mpsc::Sender<(Strin
         } else if method == "POST" {
             respond(&mut writer, "202 Accepted", &[], b"{}");
             let kind = if path.ends_with("/response") { "response" } else { "error" };
-            let _ = tx.send((kind.to_owned(), body));
+            let _ = tx.send((kind.to_owned(), body.clone()));
         } else {
             respond(&mut writer, "404 Not Found", &[], b"{}");
         }

@@ -2,11 +2,12 @@
 //! every request with one fixed JSON document and keeps each request's `X-Amz-Target`
 //! and body. Used for ECS `RunTask` (moto 5.2.5's server answers it with a 500).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cairn_tests::wire::read_request;
 use serde_json::Value;
 
 /// One request: its `X-Amz-Target` header and its JSON body.
@@ -59,34 +60,9 @@ impl Recorder {
 fn serve(stream: TcpStream, kept: &Mutex<Vec<Recorded>>, answer: &str) {
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let (mut length, mut target) = (0usize, String::new());
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0);
-                } else if k.eq_ignore_ascii_case("x-amz-target") {
-                    v.trim().clone_into(&mut target);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    while let Some(request) = read_request(&mut reader) {
+        let target = request.header("x-amz-target").unwrap_or_default().to_owned();
+        let body = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         kept.lock().expect("requests").push(Recorded { target, body });
         let head = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
