@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use super::lease::RunState;
 use super::outcome::Outcome;
 use super::Runner;
-use crate::domain::LogLevel;
+use crate::domain::{ExecutionStatus, LogLevel};
 
 /// When the invocation that is running this code ends (Lambda's
 /// `Lambda-Runtime-Deadline-Ms`).
@@ -69,9 +69,11 @@ impl Runner {
 }
 
 /// The outcome of a task the time limit stopped: Failed (post hooks get 102), saying how
-/// far it came and what to do; any other outcome as it is.
+/// far it came and what to do. A Success or Partial stays as it is: it finished before the
+/// stop took hold, and its data is complete.
 pub(super) fn time_limit_outcome(state: &RunState, outcome: Outcome) -> Outcome {
-    if !state.time_limit_reached.load(Ordering::Relaxed) {
+    let stopped = matches!(outcome.status, ExecutionStatus::Cancelled | ExecutionStatus::Failed);
+    if !state.time_limit_reached.load(Ordering::Relaxed) || !stopped {
         return outcome;
     }
     let message = format!(
@@ -123,8 +125,14 @@ mod tests {
         let cancelled = Outcome::cancelled(Vec::new());
         assert_eq!(time_limit_outcome(&state, cancelled.clone()).status, cancelled.status);
         state.time_limit_reached.store(true, Ordering::Relaxed);
+        let finished = Outcome::from_items(Vec::new(), 10, false);
+        assert_eq!(
+            time_limit_outcome(&state, finished).status,
+            ExecutionStatus::Success,
+            "finished in time"
+        );
         let stopped = time_limit_outcome(&state, cancelled);
-        assert_eq!(stopped.status, crate::domain::ExecutionStatus::Failed);
+        assert_eq!(stopped.status, ExecutionStatus::Failed);
         assert_eq!(
             stopped.error.as_deref(),
             Some("stopped at the Lambda time limit after 3.0 MiB read; give the job \"runner\": \"fargate\"")
