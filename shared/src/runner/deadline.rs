@@ -35,8 +35,9 @@ impl Runner {
         deadline.is_none_or(|d| d.remaining() >= Duration::from_secs(self.config.min_remaining_seconds))
     }
 
-    /// Hands the queue to a fresh invocation when this one stopped claiming for lack of
-    /// time and work is still waiting.
+    /// Hands the queue to a fresh invocation of the runner Lambda when work is still
+    /// waiting: when this invocation stopped claiming for lack of time, and when a Fargate
+    /// task ended (freeing its slot).
     pub(super) async fn hand_on_the_queue(&self) {
         let Some(successor) = &self.successor else {
             return;

@@ -89,6 +89,8 @@ impl Runner {
             }
         };
         self.perform(claimed, None, None).await;
+        // Its slot is free now: queued work need not wait for the next sweep.
+        self.hand_on_the_queue().await;
         let ended = self.stores.executions.get_execution(id).await?;
         Ok(ended.map_or(ExecutionStatus::Failed, |e| e.status))
     }

@@ -39,9 +39,12 @@ impl Runner {
             .unwrap_or_default();
         let now = time::now();
         let started = e.started_at.as_deref().and_then(time::parse_iso).unwrap_or(now);
-        let message = format!(
-            "Never finished: the runner stopped renewing its lease (expired {expired_at}); the backup is incomplete (status {NEVER_FINISHED})"
-        );
+        let who = if e.owner.as_deref().is_some_and(|o| o == super::fargate_owner(&e.id)) {
+            "its Fargate task did not start in time or stopped renewing its lease (see the task's log group)"
+        } else {
+            "the runner stopped renewing its lease"
+        };
+        let message = format!("Never finished: {who} (expired {expired_at}); the backup is incomplete (status {NEVER_FINISHED})");
         let completion = Completion {
             status: ExecutionStatus::Failed,
             stage: Stage::Failed,

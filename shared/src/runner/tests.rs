@@ -221,6 +221,26 @@ async fn an_expired_lease_is_failed_by_the_sweep_as_never_finished_and_its_slot_
 }
 
 #[tokio::test]
+async fn a_fargate_task_that_never_started_is_failed_by_the_sweep_saying_so() {
+    let h = Harness::new();
+    let job = h.job(serde_json::json!({"kind": "config"})).await;
+    let id = h.service.run_job(&job, Trigger::Cli, None).await.unwrap().execution_id;
+    let past = time::now().timestamp() - 60;
+    let owner = super::fargate_owner(&id);
+    let claimed = h.store.claim(&id, &owner, past, 1, &time::iso(time::now())).await.unwrap();
+    assert!(matches!(claimed, ClaimOutcome::Claimed(_)));
+    h.runner.sweep(None).await;
+    let e = h.execution(&id).await;
+    assert_eq!(e.status, ExecutionStatus::Failed);
+    let error = e.error.unwrap_or_default();
+    assert!(
+        error.starts_with("Never finished: its Fargate task did not start in time"),
+        "{error}"
+    );
+    assert_eq!(h.store.running_slots(), 0);
+}
+
+#[tokio::test]
 async fn a_failing_pre_hook_stops_the_backup_before_it_reads_and_post_hooks_get_102() {
     let h = Harness::new();
     let record = h.hooks_dir().join("post-args");
