@@ -103,7 +103,7 @@ impl Runner {
         let produced = produced.map_err(stopped)?.map_err(|e| format!("source: {e}"));
         let applied = applied.map_err(stopped)?.map_err(|e| format!("target: {e}"));
         match (produced, applied) {
-            (Ok(()), Ok(_)) => Ok(state.signals.input_bytes.swap(0, Ordering::Relaxed)),
+            (Ok(()), Ok(_)) => Ok(state.take_item_bytes()),
             (Err(p), Err(a)) => Err(EngineError::Target(format!("{p}; {a}"))),
             (Err(e), Ok(_)) | (Ok(()), Err(e)) => Err(EngineError::Target(e)),
         }

@@ -120,6 +120,17 @@ mod tests {
     }
 
     #[test]
+    fn bytes_read_counts_every_item_however_it_ended() {
+        let state = RunState::new("e1");
+        state.signals.input_bytes.store(1000, Ordering::Relaxed);
+        assert_eq!(state.take_item_bytes(), 1000, "a clone's item");
+        state.signals.input_bytes.store(200, Ordering::Relaxed);
+        state.end_item(1);
+        state.signals.input_bytes.store(30, Ordering::Relaxed);
+        assert_eq!(state.bytes_read(), 1230, "two ended items and the current one");
+    }
+
+    #[test]
     fn only_a_task_the_time_limit_stopped_changes_its_outcome() {
         let state = RunState::new("e1");
         state.signals.input_bytes.store(3 * 1024 * 1024, Ordering::Relaxed);

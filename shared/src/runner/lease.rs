@@ -122,11 +122,17 @@ impl RunState {
 
     /// Ends item `index`.
     pub fn end_item(&self, index: usize) {
-        self.read_before
-            .fetch_add(self.signals.input_bytes.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        self.take_item_bytes();
         self.item_index.store(index + 1, Ordering::Relaxed);
         self.item_bytes.store(0, Ordering::Relaxed);
         self.data_progress();
+    }
+
+    /// Ends the current item's byte count: answers it, and adds it to [`Self::bytes_read`].
+    pub fn take_item_bytes(&self) -> u64 {
+        let n = self.signals.input_bytes.swap(0, Ordering::Relaxed);
+        self.read_before.fetch_add(n, Ordering::Relaxed);
+        n
     }
 
     /// Source bytes read so far, over every item.
