@@ -93,6 +93,21 @@ impl Harness {
         self.store.get_execution(id).await.unwrap().unwrap()
     }
 
+    /// A queued config backup claimed by `owner_of(id)` with a lease that expired a minute
+    /// ago, as a runner that died leaves it.
+    async fn claimed_with_expired_lease(&self, owner_of: impl Fn(&str) -> String) -> String {
+        let job = self.job(serde_json::json!({"kind": "config"})).await;
+        let id = self.service.run_job(&job, Trigger::Cli, None).await.unwrap().execution_id;
+        let past = time::now().timestamp() - 60;
+        let claimed = self
+            .store
+            .claim(&id, &owner_of(&id), past, 1, &time::iso(time::now()))
+            .await
+            .unwrap();
+        assert!(matches!(claimed, ClaimOutcome::Claimed(_)));
+        id
+    }
+
     fn script(&self, name: &str, body: &str) -> String {
         let path = self.hooks_dir().join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -207,11 +222,7 @@ async fn cancel_while_running_stops_the_run_and_leaves_nothing_stored() {
 #[tokio::test]
 async fn an_expired_lease_is_failed_by_the_sweep_as_never_finished_and_its_slot_freed() {
     let h = Harness::new();
-    let job = h.job(serde_json::json!({"kind": "config"})).await;
-    let id = h.service.run_job(&job, Trigger::Cli, None).await.unwrap().execution_id;
-    let past = time::now().timestamp() - 60;
-    let claimed = h.store.claim(&id, "a-dead-runner", past, 1, &time::iso(time::now())).await.unwrap();
-    assert!(matches!(claimed, ClaimOutcome::Claimed(_)));
+    let id = h.claimed_with_expired_lease(|_| "a-dead-runner".into()).await;
     assert_eq!(h.store.running_slots(), 1);
     h.runner.sweep(None).await;
     let e = h.execution(&id).await;
@@ -223,12 +234,7 @@ async fn an_expired_lease_is_failed_by_the_sweep_as_never_finished_and_its_slot_
 #[tokio::test]
 async fn a_fargate_task_that_never_started_is_failed_by_the_sweep_saying_so() {
     let h = Harness::new();
-    let job = h.job(serde_json::json!({"kind": "config"})).await;
-    let id = h.service.run_job(&job, Trigger::Cli, None).await.unwrap().execution_id;
-    let past = time::now().timestamp() - 60;
-    let owner = super::fargate_owner(&id);
-    let claimed = h.store.claim(&id, &owner, past, 1, &time::iso(time::now())).await.unwrap();
-    assert!(matches!(claimed, ClaimOutcome::Claimed(_)));
+    let id = h.claimed_with_expired_lease(super::fargate_owner).await;
     h.runner.sweep(None).await;
     let e = h.execution(&id).await;
     assert_eq!(e.status, ExecutionStatus::Failed);
