@@ -25,7 +25,7 @@ FILE_EXCEPTIONS = {"http/routes.rs", "ports/memory.rs"}
 
 # Each top-level module of shared/src may import from the ones ranked below it.
 LAYERS = {
-    "time": 0, "telemetry": 0,
+    "time": 0, "units": 0, "telemetry": 0,
     "domain": 1,
     "error": 2, "config": 2.1,
     "ports": 2.5,

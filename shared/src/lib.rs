@@ -15,8 +15,8 @@
 //!   store, dispatcher), with in-memory versions for unit tests.
 //! - [`domain`]: jobs, destinations, executions, hooks, keys, manifests, schedules,
 //!   retention, validation: plain types with no SDK, HTTP or index keys.
-//! - [`config`], [`error`], [`time`], [`telemetry`]: configuration read once, one error
-//!   enum per layer, time formatting, log set-up.
+//! - [`config`], [`error`], [`time`], [`units`], [`telemetry`]: configuration read once,
+//!   one error enum per layer, time formatting, sizes and durations for people, log set-up.
 //!
 //! [`adapters`] implements the ports on AWS and is the only module that names an SDK
 //! type; only [`wiring`] (and the CLI's `init`) reach for it.
@@ -33,4 +33,5 @@ pub mod runner;
 pub mod services;
 pub mod telemetry;
 pub mod time;
+pub mod units;
 pub mod wiring;

@@ -310,13 +310,14 @@ impl ExecutionStore for MemoryStore {
         Ok(ClaimOutcome::Claimed(Box::new(claimed)))
     }
 
-    async fn renew(&self, id: &str, owner: &str, progress: u8, stage: Stage, lease_expires_at: i64) -> Result<RenewOutcome, StoreError> {
+    async fn renew(&self, id: &str, owner: &str, beat: &Heartbeat) -> Result<RenewOutcome, StoreError> {
         let mut state = self.lock();
         match state.executions.get_mut(id) {
             Some(e) if e.status == ExecutionStatus::Running && e.owner.as_deref() == Some(owner) => {
-                e.progress = e.progress.max(progress);
-                e.stage = stage;
-                e.lease_expires_at = Some(lease_expires_at);
+                e.progress = e.progress.max(beat.progress);
+                e.stage = beat.stage;
+                e.bytes_read = Some(beat.bytes_read);
+                e.lease_expires_at = Some(beat.lease_expires_at);
                 Ok(if e.cancel_requested {
                     RenewOutcome::CancelRequested
                 } else {

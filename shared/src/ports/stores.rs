@@ -118,6 +118,18 @@ pub enum RenewOutcome {
     LeaseLost,
 }
 
+/// What a runner reports each time it renews its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Percent done; never lowers the stored value.
+    pub progress: u8,
+    pub stage: Stage,
+    /// Source bytes read so far (shown by `cairn executions wait`; not in the poll shape).
+    pub bytes_read: u64,
+    /// Epoch seconds.
+    pub lease_expires_at: i64,
+}
+
 /// The outcome of a cancel request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CancelOutcome {
@@ -158,7 +170,7 @@ pub trait ExecutionStore: Send + Sync {
     /// with taking a slot.
     async fn claim(&self, id: &str, owner: &str, lease_expires_at: i64, max_running: u32, now: &str) -> Result<ClaimOutcome, StoreError>;
     /// Renews the lease and records progress.
-    async fn renew(&self, id: &str, owner: &str, progress: u8, stage: Stage, lease_expires_at: i64) -> Result<RenewOutcome, StoreError>;
+    async fn renew(&self, id: &str, owner: &str, beat: &Heartbeat) -> Result<RenewOutcome, StoreError>;
     /// Ends a Running execution owned by `owner` and frees its slot; `false` if the lease was lost.
     async fn complete(&self, id: &str, owner: &str, c: &Completion) -> Result<bool, StoreError>;
     async fn request_cancel(&self, id: &str, now: &str) -> Result<CancelOutcome, StoreError>;

@@ -11,6 +11,7 @@ use super::lease::RunState;
 use super::outcome::Outcome;
 use super::Runner;
 use crate::domain::{ExecutionStatus, LogLevel};
+use crate::units::human_bytes;
 
 /// When the invocation that is running this code ends (Lambda's
 /// `Lambda-Runtime-Deadline-Ms`).
@@ -84,32 +85,9 @@ pub(super) fn time_limit_outcome(state: &RunState, outcome: Outcome) -> Outcome 
     Outcome::failed_with(message, outcome.items)
 }
 
-/// `41.2 GiB`, `512 B`.
-pub(super) fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    #[allow(clippy::cast_precision_loss)] // one decimal is all that is shown
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(44_238_498_611), "41.2 GiB");
-    }
 
     #[test]
     fn a_deadline_in_the_past_leaves_nothing() {

@@ -11,7 +11,7 @@ use tracing::{error, info, warn};
 
 use crate::domain::{LogEntry, LogLevel, Stage};
 use crate::engine::Signals;
-use crate::ports::{ExecutionStore, RenewOutcome};
+use crate::ports::{ExecutionStore, Heartbeat, RenewOutcome};
 use crate::time;
 
 /// Progress points: 0-10 before the data, 10-90 while items stream, then verification,
@@ -172,9 +172,13 @@ pub(super) async fn heartbeat(store: Arc<dyn ExecutionStore>, owner: String, lea
         }
         state.data_progress();
         flush_logs(store.as_ref(), &state).await;
-        let progress = state.progress.load(Ordering::Relaxed).min(99);
-        let lease = time::now().timestamp() + i64::try_from(lease_seconds).unwrap_or(30);
-        match store.renew(&state.execution_id, &owner, progress, state.stage(), lease).await {
+        let beat = Heartbeat {
+            progress: state.progress.load(Ordering::Relaxed).min(99),
+            stage: state.stage(),
+            bytes_read: state.bytes_read(),
+            lease_expires_at: time::now().timestamp() + i64::try_from(lease_seconds).unwrap_or(30),
+        };
+        match store.renew(&state.execution_id, &owner, &beat).await {
             Ok(RenewOutcome::Continue) => {}
             Ok(RenewOutcome::CancelRequested) => {
                 if !state.cancel_requested.swap(true, Ordering::Relaxed) {

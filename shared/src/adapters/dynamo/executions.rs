@@ -11,7 +11,9 @@ use super::control::SLOTS_PK;
 use super::{build_err, cancelled_conditions, err, from_item, is_condition_failed, n, s, to_item, DynamoStore, Item};
 use crate::domain::{Execution, ExecutionStatus, LogEntry, Stage};
 use crate::error::StoreError;
-use crate::ports::{CancelOutcome, ClaimOutcome, Completion, CreateOutcome, ExecutionPage, ExecutionQuery, ExecutionStore, RenewOutcome};
+use crate::ports::{
+    CancelOutcome, ClaimOutcome, Completion, CreateOutcome, ExecutionPage, ExecutionQuery, ExecutionStore, Heartbeat, RenewOutcome,
+};
 
 /// The constant partition of the `all` index (attribute `listPartition`), so that every
 /// execution can be listed newest first. An index key: it lives here, not on the domain type.
@@ -335,22 +337,23 @@ impl ExecutionStore for DynamoStore {
         Ok(ClaimOutcome::Claimed(Box::new(exec)))
     }
 
-    async fn renew(&self, id: &str, owner: &str, progress: u8, stage: Stage, lease_expires_at: i64) -> Result<RenewOutcome, StoreError> {
+    async fn renew(&self, id: &str, owner: &str, beat: &Heartbeat) -> Result<RenewOutcome, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.tables.executions)
             .key("id", s(id))
             // progress never goes down: max(stored, new) via a condition-free SET of the larger
-            .update_expression("SET progress = :p, stage = :stage, leaseExpiresAt = :lease")
+            .update_expression("SET progress = :p, stage = :stage, bytesRead = :read, leaseExpiresAt = :lease")
             .condition_expression("#st = :running AND #owner = :owner AND progress <= :p")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":running", s("Running"))
             .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":p", n(progress))
-            .expression_attribute_values(":stage", s(stage.as_str()))
-            .expression_attribute_values(":lease", n(lease_expires_at))
+            .expression_attribute_values(":p", n(beat.progress))
+            .expression_attribute_values(":stage", s(beat.stage.as_str()))
+            .expression_attribute_values(":read", n(beat.bytes_read))
+            .expression_attribute_values(":lease", n(beat.lease_expires_at))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
