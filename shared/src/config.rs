@@ -47,6 +47,9 @@ pub struct Config {
     pub fargate: Option<FargateTask>,
     /// `CAIRN_EXECUTION_ID`: set in a Fargate task, the one execution it performs.
     pub execution_id: Option<String>,
+    /// `CAIRN_EVENT_BUS` (default `default`): the EventBridge bus every execution state
+    /// change is published to; `CAIRN_EVENTS=off` publishes none.
+    pub event_bus: Option<String>,
 }
 
 /// The ECS task that performs `"runner": "fargate"` executions: `CAIRN_FARGATE_CLUSTER`,
@@ -212,6 +215,16 @@ impl Config {
             stop_before_deadline_seconds: number("CAIRN_STOP_BEFORE_DEADLINE_SECONDS", 30)?,
             fargate: FargateTask::read(&lookup, number("CAIRN_FARGATE_START_SECONDS", 300)?)?,
             execution_id: lookup("CAIRN_EXECUTION_ID").filter(|v| !v.trim().is_empty()),
+            event_bus: match lookup("CAIRN_EVENTS").as_deref().map(str::trim) {
+                Some("off") => None,
+                None | Some("" | "on") => Some(text("CAIRN_EVENT_BUS", "default")),
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "CAIRN_EVENTS",
+                        reason: format!("'{other}' is neither 'on' nor 'off'"),
+                    })
+                }
+            },
         })
     }
 }
@@ -219,6 +232,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_go_to_the_default_bus_unless_told_otherwise() {
+        let with = |pairs: &'static [(&str, &str)]| {
+            Config::from_lookup(move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+        };
+        assert_eq!(with(&[]).unwrap().event_bus.as_deref(), Some("default"));
+        assert_eq!(with(&[("CAIRN_EVENT_BUS", "ops")]).unwrap().event_bus.as_deref(), Some("ops"));
+        assert_eq!(with(&[("CAIRN_EVENTS", "off")]).unwrap().event_bus, None);
+        let err = with(&[("CAIRN_EVENTS", "maybe")]).unwrap_err().to_string();
+        assert!(err.contains("CAIRN_EVENTS") && err.contains("'maybe'"), "{err}");
+    }
 
     #[test]
     fn defaults_apply_when_nothing_is_set() {

@@ -36,6 +36,9 @@ pub enum StoreError {
     BadCursor,
     #[error("dispatch failed: {0}")]
     Dispatch(String),
+    /// An execution event was not published.
+    #[error("EventBridge PutEvents failed: {0}")]
+    Events(String),
     /// A secret could not be read (its value is never in the message).
     #[error("cannot read the Secrets Manager secret {name}: {message}")]
     Secret { name: String, message: String },

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::adapters::aws::ApiClients;
 use crate::adapters::ecs::EcsDispatcher;
+use crate::adapters::events::EventBridgePublisher;
 use crate::adapters::lambda::LambdaDispatcher;
 use crate::adapters::tables::TableNames;
 use crate::adapters::{AwsClients, DynamoStore};
@@ -16,8 +17,8 @@ use crate::config::Config;
 use crate::error::{ObjectStoreError, StoreError};
 use crate::http::HttpApi;
 use crate::ports::{
-    Dispatcher, ObjectBody, ObjectInfo, ObjectPage, ObjectStore, ObjectStores, OpenUpload, PartUpload, StoreLocation, UploadOptions,
-    UploadedPart,
+    Dispatcher, ExecutionStore, ObjectBody, ObjectInfo, ObjectPage, ObjectStore, ObjectStores, OpenUpload, PartUpload,
+    PublishingExecutions, StoreLocation, UploadOptions, UploadedPart,
 };
 use crate::runner::{fargate_owner, InProcessDispatcher, Runner, RunnerStores};
 use crate::services::CairnService;
@@ -49,7 +50,9 @@ impl App {
     pub async fn build(config: Config) -> Self {
         let clients = AwsClients::load().await;
         let store = Arc::new(dynamo_store(&clients.dynamodb, &config));
-        let stores = RunnerStores::of(&store);
+        let executions = published(&store, |bus| clients.event_publisher(bus), &config);
+        let mut stores = RunnerStores::of(&store);
+        stores.executions = executions.clone();
         let objects: Arc<dyn ObjectStores> = Arc::new(clients.object_stores());
         let secrets = Arc::new(clients.secret_store());
         let mut runner = Runner::new(stores, objects.clone(), secrets, config.clone());
@@ -72,7 +75,8 @@ impl App {
             Some(lambda) => lambda,
             None => Arc::new(InProcessDispatcher { runner: runner.clone() }),
         };
-        let service = CairnService::new(&store, dispatcher, objects.clone(), &config);
+        let mut service = CairnService::new(&store, dispatcher, objects.clone(), &config);
+        service.executions = executions;
         let http = HttpApi::new(service.clone(), &config);
         Self {
             config,
@@ -90,6 +94,15 @@ impl App {
 /// [`DynamoStore::serialize_counter_writes`]).
 fn dynamo_store(clients_dynamodb: &crate::adapters::aws::DynamoClient, config: &Config) -> DynamoStore {
     DynamoStore::new(clients_dynamodb.clone(), TableNames::new(&config.table_prefix)).serialize_counter_writes()
+}
+
+/// The execution store every writer of a status uses: the DynamoDB store, publishing each
+/// state change to EventBridge unless `CAIRN_EVENTS=off`.
+fn published(store: &Arc<DynamoStore>, publisher: impl FnOnce(String) -> EventBridgePublisher, config: &Config) -> Arc<dyn ExecutionStore> {
+    match &config.event_bus {
+        Some(bus) => Arc::new(PublishingExecutions::new(store.clone(), Arc::new(publisher(bus.clone())))),
+        None => store.clone(),
+    }
 }
 
 /// The request-only functions' wiring: the API over DynamoDB, dispatching to the runner
@@ -116,7 +129,8 @@ impl ApiApp {
             Some(name) => Arc::new(LambdaDispatcher::new(clients.lambda.clone(), name.clone())),
             None => Arc::new(NotServedHere),
         };
-        let service = CairnService::new(&store, dispatcher, Arc::new(NotServedHere), &config);
+        let mut service = CairnService::new(&store, dispatcher, Arc::new(NotServedHere), &config);
+        service.executions = published(&store, |bus| clients.event_publisher(bus), &config);
         let http = HttpApi::new(service.clone(), &config);
         Self {
             config,

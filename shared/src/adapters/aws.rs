@@ -37,6 +37,11 @@ impl AwsClients {
         }
     }
 
+    /// Execution events on EventBridge bus `bus`.
+    pub fn event_publisher(&self, bus: String) -> super::events::EventBridgePublisher {
+        super::events::EventBridgePublisher::new(&self.sdk_config, bus)
+    }
+
     /// The secret store: Secrets Manager.
     pub fn secret_store(&self) -> super::secrets::SecretsManager {
         super::secrets::SecretsManager::new(self.secrets.clone())
@@ -48,12 +53,14 @@ impl AwsClients {
     }
 }
 
-/// The clients of the request-only functions (run, poll, list): DynamoDB and, to
-/// dispatch, Lambda; never S3, so its SDK is not linked into them.
+/// The clients of the request-only functions (run, poll, list): DynamoDB, Lambda to
+/// dispatch and EventBridge for execution events; never S3, so its SDK is not linked
+/// into them.
 #[derive(Debug, Clone)]
 pub struct ApiClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub sdk_config: aws_config::SdkConfig,
 }
 
 impl ApiClients {
@@ -62,6 +69,12 @@ impl ApiClients {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config),
             lambda: aws_sdk_lambda::Client::new(&sdk_config),
+            sdk_config,
         }
+    }
+
+    /// Execution events on EventBridge bus `bus` (queued and cancelled executions).
+    pub fn event_publisher(&self, bus: String) -> super::events::EventBridgePublisher {
+        super::events::EventBridgePublisher::new(&self.sdk_config, bus)
     }
 }

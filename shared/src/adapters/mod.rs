@@ -5,12 +5,15 @@
 //! - [`dynamo`]: the state stores on DynamoDB, by table family.
 //! - [`s3`]: the object store on S3 (and S3-compatible stores).
 //! - [`lambda`]: dispatch to the runner function.
+//! - [`ecs`]: dispatch to a Fargate task.
+//! - [`events`]: execution events on EventBridge.
 //! - [`secrets`]: secrets on AWS Secrets Manager.
 //! - [`tables`]: the table definitions `cairn init` and template.yaml share.
 
 pub mod aws;
 pub mod dynamo;
 pub mod ecs;
+pub mod events;
 pub mod lambda;
 pub mod s3;
 pub mod secrets;
@@ -20,11 +23,34 @@ pub use aws::AwsClients;
 pub use dynamo::DynamoStore;
 
 /// A one-line description of an SDK error: `Code: message` for service errors, the
-/// error chain otherwise (timeouts, connection failures). Raw responses stay out of logs.
+/// error chain otherwise (timeouts, connection failures), each cause once and none of the
+/// SDK's debug output. Raw responses stay out of logs. Missing credentials or region get
+/// a hint saying what to set.
 pub fn sdk_error_text<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error>(e: E) -> String {
     match (e.code(), e.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_owned(),
-        _ => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+        _ => error_chain(&e),
+    }
+}
+
+/// `outer: inner: innermost`, skipping a cause whose text its parent already holds.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    let chain = parts.join(": ");
+    if chain.contains("loading credentials") || chain.contains("no credentials") {
+        format!("{chain} (no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; for a local endpoint use the export lines `cairn dev` prints)")
+    } else if chain.contains("region") && chain.contains("missing") {
+        format!("{chain} (set AWS_REGION)")
+    } else {
+        chain
     }
 }

@@ -212,9 +212,39 @@ pub struct Execution {
     /// Where it runs: its job's runner when it was queued.
     #[serde(default, skip_serializing_if = "RunnerKind::is_lambda")]
     pub runner: RunnerKind,
+    /// Source bytes read so far, as the runner's last heartbeat said (the CLI shows it
+    /// with the rate; the seed's poll shape has no such field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_read: Option<u64>,
 }
 
 impl Execution {
+    /// The seed's poll shape: the `data` of `GET /api/executions/{id}` without
+    /// `queuePosition` and `logs`, plus `trigger`. It is also the `detail` of every
+    /// execution event, so a client reads both the same way.
+    pub fn poll_shape(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "id": self.id,
+            "jobId": self.job_id,
+            "jobName": self.job_name,
+            "type": self.execution_type,
+            "status": self.status,
+            "progress": self.progress,
+            "stage": self.stage,
+            "startedAt": self.started_at,
+            "endedAt": self.ended_at,
+            "duration": self.duration,
+            "size": self.size,
+            "path": self.path,
+            "error": self.error,
+            "trigger": self.trigger,
+        });
+        if let Some(p) = &self.pruned {
+            v["pruned"] = serde_json::json!(p);
+        }
+        v
+    }
+
     /// A new Pending execution.
     pub fn pending(id: String, job_id: String, job_name: String, execution_type: ExecutionType, trigger: Trigger, now: &str) -> Self {
         Self {
@@ -241,6 +271,7 @@ impl Execution {
             pruned: None,
             parameters: None,
             runner: RunnerKind::Lambda,
+            bytes_read: None,
         }
     }
 }

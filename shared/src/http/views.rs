@@ -10,26 +10,7 @@ use crate::services::{Download, ExecutionDetail, JobSummary};
 /// startedAt, endedAt, duration, size, path, error`, plus `trigger` (and `pruned` once
 /// retention deleted the backup).
 pub fn execution(e: &Execution) -> Value {
-    let mut v = json!({
-        "id": e.id,
-        "jobId": e.job_id,
-        "jobName": e.job_name,
-        "type": e.execution_type,
-        "status": e.status,
-        "progress": e.progress,
-        "stage": e.stage,
-        "startedAt": e.started_at,
-        "endedAt": e.ended_at,
-        "duration": e.duration,
-        "size": e.size,
-        "path": e.path,
-        "error": e.error,
-        "trigger": e.trigger,
-    });
-    if let Some(p) = &e.pruned {
-        v["pruned"] = json!(p);
-    }
-    v
+    e.poll_shape()
 }
 
 /// `GET /api/executions/{id}`: the execution, `queuePosition` while Pending, `logs` when

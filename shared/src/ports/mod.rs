@@ -7,9 +7,11 @@
 //!   executions with their queue, leases and logs).
 //! - [`object_store`]: the object store (S3 or a compatible one).
 //! - [`dispatcher`]: handing queued work to a runner.
+//! - [`events`]: publishing execution state changes (EventBridge).
 //! - [`secrets`]: secrets kept in a secret store (Secrets Manager).
 
 pub mod dispatcher;
+pub mod events;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod object_store;
@@ -17,6 +19,7 @@ pub mod secrets;
 pub mod stores;
 
 pub use dispatcher::{Dispatcher, RunnerEvent};
+pub use events::{EventPublisher, PublishingExecutions};
 pub use object_store::{
     ObjectBody, ObjectEntry, ObjectInfo, ObjectPage, ObjectStore, ObjectStores, OpenUpload, PartUpload, StoreLocation, UploadOptions,
     UploadedPart,
@@ -24,5 +27,5 @@ pub use object_store::{
 pub use secrets::SecretStore;
 pub use stores::{
     CancelOutcome, ClaimOutcome, Completion, CreateOutcome, DestinationRepository, ExecutionPage, ExecutionQuery, ExecutionStore,
-    HookRepository, JobRepository, KeyStore, RateLimiter, RenewOutcome, SettingsStore, StateStore,
+    Heartbeat, HookRepository, JobRepository, KeyStore, RateLimiter, RenewOutcome, SettingsStore, StateStore,
 };
