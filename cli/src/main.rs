@@ -76,34 +76,55 @@ fn main() {
         // Before any thread exists: point the SDK at the local endpoint unless told otherwise.
         local::dev_environment();
     }
-    cairn_shared::telemetry::init();
+    match cli.command {
+        Command::Serve { .. } | Command::Dev { .. } => cairn_shared::telemetry::init(),
+        _ => cairn_shared::telemetry::init_with_default("warn,aws_config=off,aws_smithy_runtime=off"),
+    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let output = cli.output;
-    if let Err(e) = runtime.block_on(run(cli)) {
-        output.error(&e);
-        std::process::exit(1);
+    match runtime.block_on(run(cli)) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            output.error(&e);
+            std::process::exit(1);
+        }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Whether this command's process stays up while what it queues runs: the servers, and
+/// `--wait`. Other commands leave queued work to a runner that outlives them.
+fn runs_what_it_queues(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Serve { .. } | Command::Dev { .. } | Command::Jobs(jobs::JobsCmd::Run { wait: true, .. })
+    )
+}
+
+/// Runs the command; answers the process's exit code.
+async fn run(cli: Cli) -> anyhow::Result<i32> {
     let config = Config::from_env().context("configuration")?;
     let out = cli.output;
     if let Command::Dev { .. } = cli.command {
         local::ensure_local_endpoint()?;
     }
-    let app = App::build(config).await;
+    let local_runner = config.runner_function.is_none();
+    let mut app = App::build(config).await;
+    if local_runner && !runs_what_it_queues(&cli.command) {
+        app.service.dispatcher = std::sync::Arc::new(local::LeaveQueued);
+    }
     let svc = &app.service;
-    match cli.command {
+    let done = match cli.command {
+        Command::Jobs(cmd) => return jobs::run(svc, cmd, out).await,
+        Command::Executions(cmd) => return executions::run(svc, cmd, out).await,
         Command::Init => local::init(&app, out).await,
         Command::Keys(cmd) => keys::run(svc, cmd, out).await,
-        Command::Jobs(cmd) => jobs::run(svc, cmd, out).await,
         Command::Hooks(cmd) => hooks::run(svc, cmd, out).await,
         Command::Destinations(cmd) => destinations::run(svc, cmd, out).await,
-        Command::Executions(cmd) => executions::run(svc, cmd, out).await,
         Command::Settings(cmd) => settings::run(svc, cmd, out).await,
         Command::Backups(cmd) => backups::run(&app, cmd, out).await,
         Command::Schedule(cmd) => schedule::run(svc, cmd, out).await,
         Command::Serve { port, host } => local::serve(app, &host, port).await,
         Command::Dev { port } => local::dev(app, port).await,
-    }
+    };
+    done.map(|()| 0)
 }

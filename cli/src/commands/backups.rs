@@ -72,7 +72,10 @@ pub async fn run(app: &App, cmd: BackupsCmd, out: Output) -> anyhow::Result<()> 
                 .await
                 .map_err(service_err)?;
             out.emit(&json!({"executionId": t.execution_id}), || {
-                format!("queued restore {}", t.execution_id)
+                format!(
+                    "queued restore {id}\nfollow it with: cairn executions wait {id}",
+                    id = t.execution_id
+                )
             });
             Ok(())
         }

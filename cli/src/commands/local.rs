@@ -7,6 +7,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use cairn_shared::adapters::tables;
 use cairn_shared::domain::Permission;
+use cairn_shared::error::StoreError;
+use cairn_shared::ports::Dispatcher;
 use cairn_shared::wiring::App;
 use serde_json::json;
 
@@ -77,8 +79,11 @@ pub async fn dev(app: App, port: u16) -> anyhow::Result<()> {
 /// Points the SDK at the local endpoint unless told otherwise. Called before any thread
 /// exists.
 pub fn dev_environment() {
+    // One port for both: AWS_ENDPOINT_URL when set, else CAIRN_LOCAL_PORT (start.sh's), else 4566.
+    let port = std::env::var("CAIRN_LOCAL_PORT").unwrap_or_else(|_| "4566".into());
+    let endpoint = format!("http://127.0.0.1:{port}");
     let defaults = [
-        ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -117,19 +122,46 @@ async fn bind(host: &str, port: u16) -> anyhow::Result<tokio::net::TcpListener> 
         .with_context(|| format!("cannot listen on {host}:{port} (is another server running there?)"))
 }
 
+/// Leaves a queued execution for a runner that outlives this command: the CLI's own
+/// process ends as soon as it has printed, and a run it started in-process would die with
+/// it. A `cairn serve` on the same tables takes it within `CAIRN_QUEUE_POLL_SECONDS`.
+pub struct LeaveQueued;
+
+#[async_trait::async_trait]
+impl Dispatcher for LeaveQueued {
+    async fn dispatch(&self, _execution_id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
 /// Under `cairn serve`, the EventBridge rules of template.yaml are timers: the sweep
 /// (`CAIRN_SWEEP_SECONDS`, default 60) and the schedule tick (`CAIRN_TICK_SECONDS`,
-/// default 60).
+/// default 60). With the runner in this process, a third one watches the queue
+/// (`CAIRN_QUEUE_POLL_SECONDS`, default 2), so work queued by another process (`cairn jobs
+/// run`) starts at once.
 fn start_background_timers(app: &Arc<App>) {
-    let seconds = |var: &str| {
+    let seconds = |var: &str, default: u64| {
         std::env::var(var)
             .ok()
             .and_then(|s| s.parse::<u64>().ok())
             .filter(|s| *s > 0)
-            .unwrap_or(60)
+            .unwrap_or(default)
     };
+    // Only where this process is the runner: with CAIRN_RUNNER_FUNCTION set, the runner
+    // Lambda performs the work and this server only dispatches.
+    if app.config.runner_function.is_none() {
+        let runner = app.runner.clone();
+        let every = std::time::Duration::from_secs(seconds("CAIRN_QUEUE_POLL_SECONDS", 2));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                runner.drain(None, None).await;
+            }
+        });
+    }
     let runner = app.runner.clone();
-    let every = std::time::Duration::from_secs(seconds("CAIRN_SWEEP_SECONDS"));
+    let every = std::time::Duration::from_secs(seconds("CAIRN_SWEEP_SECONDS", 60));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -138,7 +170,7 @@ fn start_background_timers(app: &Arc<App>) {
         }
     });
     let service = app.service.clone();
-    let every = std::time::Duration::from_secs(seconds("CAIRN_TICK_SECONDS"));
+    let every = std::time::Duration::from_secs(seconds("CAIRN_TICK_SECONDS", 60));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -151,7 +183,7 @@ fn start_background_timers(app: &Arc<App>) {
 }
 
 /// Starts the project's local endpoint (localstack/start.sh) when nothing answers on
-/// AWS_ENDPOINT_URL.
+/// AWS_ENDPOINT_URL, on that URL's port.
 pub fn ensure_local_endpoint() -> anyhow::Result<()> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
     let hostport = endpoint
@@ -169,9 +201,11 @@ pub fn ensure_local_endpoint() -> anyhow::Result<()> {
         );
     }
     eprintln!("starting the local AWS endpoint with {}", script.display());
+    let port = hostport.rsplit(':').next().filter(|p| p.parse::<u16>().is_ok()).unwrap_or("4566");
     let status = std::process::Command::new("bash")
         .arg(&script)
         .env("CAIRN_SKIP_INIT", "1")
+        .env("CAIRN_LOCAL_PORT", port)
         .status()?;
     if !status.success() {
         bail!("{} failed ({status})", script.display());

@@ -3,6 +3,7 @@
 pub mod backups;
 pub mod destinations;
 pub mod executions;
+pub mod follow;
 pub mod hooks;
 pub mod jobs;
 pub mod keys;

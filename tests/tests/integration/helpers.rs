@@ -68,7 +68,7 @@ pub fn ensure_endpoint() {
     *ready = true;
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -250,6 +250,11 @@ impl TestApp {
 
     pub fn server_log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Runs `cairn ARGS` as a person would (text output), with this test's environment.
+    pub fn cli_text(&self, args: &[&str]) -> std::process::Output {
+        self.command(&binary("cairn")).args(args).output().expect("run cairn")
     }
 
     /// Runs `cairn --output json ARGS` and parses its one JSON document.
