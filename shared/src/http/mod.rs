@@ -11,7 +11,9 @@
 //! - [`views`]: the JSON shapes of responses.
 //! - [`status`]: the HTTP layer's errors and their statuses.
 //! - [`eventbridge`]: EventBridge events pointed at the run function.
+//! - [`console`]: the web console's page, script and style.
 
+pub mod console;
 pub mod eventbridge;
 pub mod handlers;
 pub mod request;
