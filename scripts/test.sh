@@ -2,10 +2,11 @@
 # Runs every test of the project on a fresh machine:
 #   1. installs what tests need (scripts/install-test-deps.sh, idempotent),
 #   2. brings up the local S3/DynamoDB endpoint (localstack/start.sh) unless one answers,
-#   3. checks the library's shape (scripts/check-architecture.py) and lints template.yaml
-#      with cfn-lint,
+#   3. checks the library's shape (scripts/check-architecture.py), lints template.yaml
+#      with cfn-lint and checkov and the runner's Dockerfile with hadolint,
 #   4. builds the binaries and runs `cargo test --workspace` (unit tests and the
-#      integration tests that drive the real binaries over HTTP),
+#      integration tests that drive the real binaries over HTTP, the console's in
+#      headless Chromium), then schemathesis against openapi.yaml (scripts/schemathesis.sh),
 #   5. builds every function for Lambda (arm64) and checks each has its bootstrap
 #      (scripts/lambda-build.sh; skip with CAIRN_SKIP_LAMBDA_BUILD=1 when iterating).
 # An endpoint this script started is stopped again at the end.
@@ -35,6 +36,9 @@ echo "== cfn-lint template.yaml (as it is, and with the VPC, EFS and Fargate par
     EfsAccessPointArn=arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-0123456789abcdef0 \
     EfsFileSystemId=fs-0123456789abcdef0 RunnerImageUri=123456789012.dkr.ecr.us-east-1.amazonaws.com/cairn:runner
 
+echo "== checkov template.yaml (each skipped check carries its reason in the template)"
+.tools/checkov/bin/checkov -f template.yaml --framework cloudformation --quiet --compact
+
 echo "== hadolint functions/runner/Dockerfile"
 .tools/hadolint/bin/hadolint functions/runner/Dockerfile
 
@@ -48,6 +52,9 @@ fi
 
 echo "== cargo test"
 cargo test --locked --workspace -- --test-threads "${CAIRN_TEST_THREADS:-6}"
+
+echo "== schemathesis: openapi.yaml against cairn serve, every check"
+bash scripts/schemathesis.sh
 
 if [ "${CAIRN_SKIP_LAMBDA_BUILD:-0}" != 1 ]; then
     echo "== cargo lambda build --release --arm64"

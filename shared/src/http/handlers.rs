@@ -334,8 +334,12 @@ fn execution_query(req: &ApiRequest) -> Result<ExecutionQuery, HttpError> {
             .ok_or_else(|| HttpError::BadRequest(format!("Invalid query parameter 'limit': expected 1 to 100, got '{l}'")))?,
     };
     let job_id = req.query_param("jobId").map(str::to_owned);
-    if job_id.as_deref().is_some_and(|j| j.is_empty() || j.len() > 64) {
-        return Err(HttpError::BadRequest("Invalid query parameter 'jobId'".into()));
+    // The same shape as a job id in a path: anything else names no job.
+    let id_chars = |j: &str| j.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if job_id.as_deref().is_some_and(|j| j.is_empty() || j.len() > 64 || !id_chars(j)) {
+        return Err(HttpError::BadRequest(
+            "Invalid query parameter 'jobId': use 1 to 64 letters, digits, '-' or '_'".into(),
+        ));
     }
     Ok(ExecutionQuery {
         job_id,
