@@ -52,7 +52,7 @@ pub async fn dev(app: App, port: u16) -> anyhow::Result<()> {
         .map_err(service_err)?;
     let listener = bind("127.0.0.1", port).await?;
     eprintln!(
-        "Cairn dev server on http://127.0.0.1:{port} (AWS endpoint {})",
+        "Cairn dev server on http://127.0.0.1:{port} (AWS endpoint {}); web console: http://127.0.0.1:{port}/",
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
     );
     print_policy(&app);

@@ -246,6 +246,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_execution_the_sweep_ends_is_published_too() {
+        let recorded = Arc::new(Recorded::default());
+        let store = PublishingExecutions::new(Arc::new(MemoryStore::default()), recorded.clone());
+        store.create_pending(&pending("e1"), None).await.unwrap();
+        store.claim("e1", "gone", 0, 3, "2026-12-01T00:00:01Z").await.unwrap();
+        assert!(store.fail_expired("e1", &completion(ExecutionStatus::Failed)).await.unwrap());
+        let last = recorded.0.lock().unwrap().last().cloned().unwrap();
+        assert_eq!((last["id"].as_str(), last["status"].as_str()), (Some("e1"), Some("Failed")));
+    }
+
+    #[tokio::test]
     async fn a_bus_that_is_down_never_fails_the_write() {
         let store = PublishingExecutions::new(Arc::new(MemoryStore::default()), Arc::new(Down));
         store.create_pending(&pending("e1"), None).await.unwrap();

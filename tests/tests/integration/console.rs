@@ -180,6 +180,36 @@ async fn a_wrong_key_shows_the_401_message() {
 }
 
 #[tokio::test]
+async fn a_key_without_jobs_read_is_told_what_the_jobs_list_needs() {
+    let app = TestApp::spawn().await;
+    let key = app
+        .cli(&["keys", "create", "--name", "poller", "--permissions", "history:read"])
+        .expect("key");
+    let Some((_driver, client)) = browser().await else { return };
+    sign_in(&client, &app, key["key"].as_str().unwrap()).await;
+    let notice = client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#jobs-error:not([hidden])"))
+        .await
+        .expect("the jobs notice");
+    let text = notice.text().await.expect("text");
+    assert!(
+        text.contains("no jobs:read permission") && text.contains("the list of jobs needs it"),
+        "{text}"
+    );
+    // What the key may see is still shown.
+    assert!(client
+        .find(Locator::Css("#executions"))
+        .await
+        .expect("table")
+        .is_displayed()
+        .await
+        .expect("shown"));
+    client.close().await.expect("close");
+}
+
+#[tokio::test]
 async fn console_files_carry_a_strict_content_security_policy() {
     let app = TestApp::spawn().await;
     for path in ["/", "/console", "/console/console.js", "/console/console.css"] {
