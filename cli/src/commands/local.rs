@@ -18,17 +18,39 @@ use crate::output::Output;
 /// Creates the tables and the default bucket, idempotently.
 pub async fn init(app: &App, out: Output) -> anyhow::Result<()> {
     let created = tables::create_tables(&app.clients.dynamodb, &app.config.table_prefix).await?;
-    let bucket_created = tables::create_bucket(&app.clients.s3, &app.config.bucket).await?;
-    let v = json!({"tablesCreated": created, "bucket": app.config.bucket, "bucketCreated": bucket_created, "tablePrefix": app.config.table_prefix});
+    let bucket = tables::create_bucket(&app.clients.s3, &app.config.bucket).await?;
+    let unsupported: Vec<_> = bucket
+        .unsupported
+        .iter()
+        .map(|(setting, answer)| json!({"setting": setting, "answer": answer}))
+        .collect();
+    let v = json!({
+        "tablesCreated": created, "tablePrefix": app.config.table_prefix,
+        "bucket": app.config.bucket, "bucketCreated": bucket.created,
+        "bucketSettingsApplied": bucket.applied, "bucketSettingsUnsupported": unsupported,
+    });
     out.emit(&v, || {
-        format!(
-            "tables ready (prefix '{}', {} created); bucket '{}' ready",
+        let mut text = format!(
+            "tables ready (prefix '{}', {} created); bucket '{}' {}",
             app.config.table_prefix,
             created.len(),
-            app.config.bucket
-        )
+            app.config.bucket,
+            if bucket.created { "created" } else { "ready (left as it was)" }
+        );
+        if !bucket.applied.is_empty() {
+            text.push_str(&format!("\napplied: {}", bucket.applied.join(", ")));
+        }
+        text
     });
+    warn_unsupported(&bucket);
     Ok(())
+}
+
+/// One warning per bucket setting the store does not implement.
+fn warn_unsupported(bucket: &tables::BucketSetup) {
+    for (setting, answer) in &bucket.unsupported {
+        eprintln!("warning: the store does not implement the bucket's {setting} ({answer}); backups work without it, set it by other means if you need it");
+    }
 }
 
 /// Serves the whole API on `host:port`, with the runner in-process.
@@ -44,7 +66,7 @@ pub async fn serve(app: App, host: &str, port: u16) -> anyhow::Result<()> {
 /// the API on 127.0.0.1.
 pub async fn dev(app: App, port: u16) -> anyhow::Result<()> {
     tables::create_tables(&app.clients.dynamodb, &app.config.table_prefix).await?;
-    tables::create_bucket(&app.clients.s3, &app.config.bucket).await?;
+    warn_unsupported(&tables::create_bucket(&app.clients.s3, &app.config.bucket).await?);
     let key = app
         .service
         .create_key("dev admin".into(), Permission::ALL.to_vec(), None, None)
@@ -140,44 +162,48 @@ impl Dispatcher for LeaveQueued {
 /// (`CAIRN_QUEUE_POLL_SECONDS`, default 2), so work queued by another process (`cairn jobs
 /// run`) starts at once.
 fn start_background_timers(app: &Arc<App>) {
-    let seconds = |var: &str, default: u64| {
-        std::env::var(var)
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|s| *s > 0)
-            .unwrap_or(default)
-    };
     // Only where this process is the runner: with CAIRN_RUNNER_FUNCTION set, the runner
     // Lambda performs the work and this server only dispatches.
     if app.config.runner_function.is_none() {
         let runner = app.runner.clone();
-        let every = std::time::Duration::from_secs(seconds("CAIRN_QUEUE_POLL_SECONDS", 2));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                runner.drain(None, None).await;
-            }
+        every("CAIRN_QUEUE_POLL_SECONDS", 2, move || {
+            let runner = runner.clone();
+            async move { runner.drain(None, None).await }
         });
     }
     let runner = app.runner.clone();
-    let every = std::time::Duration::from_secs(seconds("CAIRN_SWEEP_SECONDS", 60));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            runner.sweep(None).await;
-        }
+    every("CAIRN_SWEEP_SECONDS", 60, move || {
+        let runner = runner.clone();
+        async move { runner.sweep(None).await }
     });
     let service = app.service.clone();
-    let every = std::time::Duration::from_secs(seconds("CAIRN_TICK_SECONDS", 60));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
+    every("CAIRN_TICK_SECONDS", 60, move || {
+        let service = service.clone();
+        async move {
             if let Err(e) = service.schedule_tick(cairn_shared::time::now()).await {
                 tracing::error!(error = %e, "schedule tick failed");
             }
+        }
+    });
+}
+
+/// Runs `task` now and then every `$var` seconds (`default` when unset or not a positive
+/// number), each run after the last has finished.
+fn every<F, Fut>(var: &str, default: u64, task: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let seconds = std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(default);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(seconds));
+        loop {
+            tick.tick().await;
+            task().await;
         }
     });
 }

@@ -9,8 +9,11 @@
 //! - [`events`]: execution events on EventBridge.
 //! - [`secrets`]: secrets on AWS Secrets Manager.
 //! - [`tables`]: the table definitions `cairn init` and template.yaml share.
+//! - [`bucket_settings`]: the default bucket's settings, each told apart by whether the
+//!   store implements it.
 
 pub mod aws;
+pub mod bucket_settings;
 pub mod dynamo;
 pub mod ecs;
 pub mod events;

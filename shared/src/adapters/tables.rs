@@ -1,6 +1,7 @@
 //! Cairn's DynamoDB tables: one definition, used by `cairn init` and checked against
 //! template.yaml by a test.
 
+use super::bucket_settings;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
     TimeToLiveSpecification,
@@ -257,66 +258,69 @@ async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<()
     Err(dynamo_err("DescribeTable", format!("table {name} did not become active")))
 }
 
-/// Creates the bucket (if missing) with versioning, encryption and public access blocked.
+/// What `cairn init` did to the default bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketSetup {
+    pub created: bool,
+    /// The settings applied to a bucket created now: `versioning`, `encryption`,
+    /// `public-access block`, `lifecycle`.
+    pub applied: Vec<&'static str>,
+    /// Settings the store does not implement, with what it answered. Backups work without
+    /// them; the operator may want another store or to set them by other means.
+    pub unsupported: Vec<(&'static str, String)>,
+}
+
+/// Creates the bucket if it is missing and applies the settings template.yaml gives the
+/// backup bucket (versioning, SSE-S3, public access blocked, incomplete uploads aborted
+/// after a day). A setting the store does not implement (S3-compatible servers often lack
+/// some) is reported in [`BucketSetup::unsupported`], not an error; any other refusal is.
 ///
 /// # Errors
-/// Any S3 failure other than "already owned by you".
-pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<bool, crate::error::ObjectStoreError> {
+/// The bucket could not be created, or a setting was refused for another reason.
+pub async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<BucketSetup, crate::error::ObjectStoreError> {
     let s3err = |operation, e: String| crate::error::ObjectStoreError::failed(operation, bucket, "", e);
     if client.head_bucket().bucket(bucket).send().await.is_ok() {
-        return Ok(false);
+        return Ok(BucketSetup::default());
     }
     if let Err(e) = client.create_bucket().bucket(bucket).send().await {
         let owned = e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you());
         if !owned {
             return Err(s3err("CreateBucket", crate::adapters::sdk_error_text(e)));
         }
-        return Ok(false);
+        return Ok(BucketSetup::default());
     }
-    use aws_sdk_s3::types::{
-        BucketVersioningStatus, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-        ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
+    let mut setup = BucketSetup {
+        created: true,
+        ..BucketSetup::default()
     };
-    client
-        .put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
-        .send()
-        .await
-        .map_err(|e| s3err("PutBucketVersioning", crate::adapters::sdk_error_text(e)))?;
-    let rule = ServerSideEncryptionRule::builder()
-        .apply_server_side_encryption_by_default(
-            ServerSideEncryptionByDefault::builder()
-                .sse_algorithm(ServerSideEncryption::Aes256)
-                .build()
-                .map_err(|e| s3err("PutBucketEncryption", e.to_string()))?,
-        )
-        .build();
-    client
-        .put_bucket_encryption()
-        .bucket(bucket)
-        .server_side_encryption_configuration(
-            ServerSideEncryptionConfiguration::builder()
-                .rules(rule)
-                .build()
-                .map_err(|e| s3err("PutBucketEncryption", e.to_string()))?,
-        )
-        .send()
-        .await
-        .map_err(|e| s3err("PutBucketEncryption", crate::adapters::sdk_error_text(e)))?;
-    client
-        .put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .block_public_policy(true)
-                .ignore_public_acls(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| s3err("PutPublicAccessBlock", crate::adapters::sdk_error_text(e)))?;
-    Ok(true)
+    let outcomes = [
+        (
+            "versioning",
+            "PutBucketVersioning",
+            bucket_settings::versioning(client, bucket).await,
+        ),
+        (
+            "encryption",
+            "PutBucketEncryption",
+            bucket_settings::encryption(client, bucket).await,
+        ),
+        (
+            "public-access block",
+            "PutPublicAccessBlock",
+            bucket_settings::public_access_block(client, bucket).await,
+        ),
+        (
+            "lifecycle",
+            "PutBucketLifecycleConfiguration",
+            bucket_settings::lifecycle(client, bucket).await,
+        ),
+    ];
+    for (setting, operation, outcome) in outcomes {
+        match outcome {
+            Ok(()) => setup.applied.push(setting),
+            Err(bucket_settings::Refused::NotImplemented(text)) => setup.unsupported.push((setting, text)),
+            Err(bucket_settings::Refused::Other(text)) => return Err(s3err(operation, text)),
+        }
+    }
+    Ok(setup)
 }
