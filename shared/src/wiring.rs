@@ -181,6 +181,9 @@ impl ObjectStore for NotServedHere {
     async fn list(&self, _: &str, _: &str, _: Option<String>) -> Result<ObjectPage, ObjectStoreError> {
         Err(not_served())
     }
+    async fn delete(&self, _: &str, _: &str) -> Result<(), ObjectStoreError> {
+        Err(not_served())
+    }
     async fn delete_prefix(&self, _: &str, _: &str) -> Result<(), ObjectStoreError> {
         Err(not_served())
     }

@@ -26,6 +26,7 @@ impl AwsClients {
         let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         let s3_config = aws_sdk_s3::config::Builder::from(&sdk_config)
             .force_path_style(custom_endpoint)
+            .response_checksum_validation(super::s3::READS_UNCHECKED_BY_THE_SDK)
             .build();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config),

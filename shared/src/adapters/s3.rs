@@ -257,6 +257,17 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), ObjectStoreError> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| store_err("DeleteObject", bucket, key, e))?;
+        Ok(())
+    }
+
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), ObjectStoreError> {
         self.client
             .abort_multipart_upload()
@@ -308,12 +319,18 @@ impl S3Stores {
     }
 }
 
+/// Cairn checks every byte it reads against the SHA-256 it recorded (restores, verify, the
+/// re-read after an upload), so the SDK's own check of a response checksum adds nothing
+/// but a failure on stores that misreport checksums while their data is intact.
+pub(super) const READS_UNCHECKED_BY_THE_SDK: aws_sdk_s3::config::ResponseChecksumValidation =
+    aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired;
+
 impl ObjectStores for S3Stores {
     fn at(&self, location: &StoreLocation) -> Arc<dyn ObjectStore> {
         if location.endpoint.is_none() && location.region.is_none() {
             return self.default.clone();
         }
-        let mut b = aws_sdk_s3::config::Builder::from(&self.sdk_config);
+        let mut b = aws_sdk_s3::config::Builder::from(&self.sdk_config).response_checksum_validation(READS_UNCHECKED_BY_THE_SDK);
         if let Some(e) = &location.endpoint {
             // S3-compatible servers rarely serve virtual-hosted buckets.
             b = b.endpoint_url(e).force_path_style(true);

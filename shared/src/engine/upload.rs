@@ -1,6 +1,6 @@
 //! One item's backup: producer thread → zstd → [`PartSink`] → multipart uploads to every
-//! destination, with retries, abort on any failure, and verification of what the store
-//! kept.
+//! destination, with retries, verification of what the store kept, and nothing left on
+//! any failure (open uploads aborted, completed objects deleted).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -72,8 +72,8 @@ fn upload_err(t: &Target, e: impl std::fmt::Display) -> EngineError {
 /// Backs one source up to every target.
 ///
 /// # Errors
-/// Source, upload, verification failures and cancellation; in every case the multipart
-/// uploads started here are aborted, so no partial object remains.
+/// Source, upload, verification failures and cancellation; in every case nothing of the
+/// item remains: open uploads are aborted and completed objects deleted.
 pub async fn backup_item(
     source: Source,
     level: i32,
@@ -100,19 +100,56 @@ pub async fn backup_item(
             }
         }
     }
-    let result = stream_and_complete(source, level, part_size, recipients, &uploads, ctx.clone(), log.clone()).await;
-    match result {
-        Ok(item) => Ok(item),
+    let streamed = match stream_parts(source, level, part_size, recipients, &uploads, ctx.clone(), log.clone()).await {
+        Ok(streamed) => streamed,
         Err(e) => {
             abort_all(&uploads, &log).await;
-            Err(if ctx.signals.cancelled() { EngineError::Cancelled } else { e })
+            return Err(if ctx.signals.cancelled() { EngineError::Cancelled } else { e });
+        }
+    };
+    let objects = complete_all(&uploads, streamed.parts, &streamed.summary, &log).await?;
+    let problems = ctx.problems.lock().map(|p| p.clone()).unwrap_or_default();
+    Ok(ItemBackup {
+        summary: streamed.summary,
+        input_bytes: ctx.signals.input_bytes.load(Ordering::Relaxed),
+        problems,
+        objects,
+    })
+}
+
+/// What streaming an item left: its summary, and the parts each upload accepted.
+struct Streamed {
+    summary: StreamSummary,
+    parts: Vec<Vec<UploadedPart>>,
+}
+
+/// Completes every upload in turn. On a failure nothing of the item stays: uploads not
+/// yet completed are aborted, and objects already completed (a completed upload cannot be
+/// aborted) are deleted.
+async fn complete_all(
+    uploads: &[(Target, String)],
+    parts: Vec<Vec<UploadedPart>>,
+    summary: &StreamSummary,
+    log: &EngineLog,
+) -> Result<Vec<StoredObject>, EngineError> {
+    let mut objects = Vec::new();
+    for (i, ((t, upload_id), parts)) in uploads.iter().zip(parts).enumerate() {
+        match complete(t, upload_id, parts, summary, log).await {
+            Ok(object) => objects.push(object),
+            Err((e, stored)) => {
+                let (done, open) = uploads.split_at(i + usize::from(stored));
+                delete_all(done, log).await;
+                abort_all(open, log).await;
+                return Err(e);
+            }
         }
     }
+    Ok(objects)
 }
 
 /// The item's stream: what the producer thread made of the source, and the parts each
 /// upload accepted.
-async fn stream_and_complete(
+async fn stream_parts(
     source: Source,
     level: i32,
     part_size: usize,
@@ -120,9 +157,8 @@ async fn stream_and_complete(
     uploads: &[(Target, String)],
     ctx: SourceContext,
     log: EngineLog,
-) -> Result<ItemBackup, EngineError> {
+) -> Result<Streamed, EngineError> {
     let signals = ctx.signals.clone();
-    let problems = ctx.problems.clone();
     let (tx, rx) = mpsc::channel::<Part>(2);
     let producer = tokio::task::spawn_blocking(move || -> Result<StreamSummary, EngineError> {
         let sink = PartSink::new(tx, part_size, ctx.signals.clone());
@@ -136,19 +172,9 @@ async fn stream_and_complete(
     let produced = producer
         .await
         .map_err(|e| EngineError::SourceFailed(format!("the producer stopped: {e}")))?;
-    let completed = uploaded?;
+    let parts = uploaded?;
     let summary = produced?;
-    let mut objects = Vec::new();
-    for ((t, upload_id), parts) in uploads.iter().zip(completed) {
-        objects.push(complete(t, upload_id, parts, &summary).await?);
-    }
-    let problems = problems.lock().map(|p| p.clone()).unwrap_or_default();
-    Ok(ItemBackup {
-        summary,
-        input_bytes: signals.input_bytes.load(Ordering::Relaxed),
-        problems,
-        objects,
-    })
+    Ok(Streamed { summary, parts })
 }
 
 /// Uploads every part the producer sends to every upload, at most [`PARTS_IN_FLIGHT`] at
@@ -195,17 +221,24 @@ async fn upload_parts(
     upload_error.map_or(Ok(completed), Err)
 }
 
-/// Completes one upload from its parts, then checks what the store kept.
-async fn complete(t: &Target, upload_id: &str, mut parts: Vec<UploadedPart>, summary: &StreamSummary) -> Result<StoredObject, EngineError> {
+/// Completes one upload from its parts, then checks what the store kept. A failure says
+/// whether the object was stored (completed, then found wrong) or the upload is still open.
+async fn complete(
+    t: &Target,
+    upload_id: &str,
+    mut parts: Vec<UploadedPart>,
+    summary: &StreamSummary,
+    log: &EngineLog,
+) -> Result<StoredObject, (EngineError, bool)> {
     parts.sort_by_key(|p| p.number);
     if parts.len() != usize::try_from(summary.parts).unwrap_or(0) {
-        return Err(upload_err(t, format!("{} of {} parts uploaded", parts.len(), summary.parts)));
+        return Err((upload_err(t, format!("{} of {} parts uploaded", parts.len(), summary.parts)), false));
     }
     t.store
         .complete_multipart(&t.bucket, &t.key, upload_id, parts, Some(&summary.crc64nvme))
         .await
-        .map_err(|e| upload_err(t, e))?;
-    verify_object(t, summary).await
+        .map_err(|e| (upload_err(t, e), false))?;
+    verify_object(t, summary, log).await.map_err(|e| (e, true))
 }
 
 async fn upload_part(
@@ -248,9 +281,9 @@ async fn upload_part(
 }
 
 /// Checks what the store kept: its size, and its full-object CRC64NVME against the one
-/// streamed. A store that keeps no checksums (some S3-compatible servers) is checked by
-/// re-reading the object and comparing its SHA-256 instead.
-async fn verify_object(t: &Target, summary: &StreamSummary) -> Result<StoredObject, EngineError> {
+/// streamed. Where the store keeps no checksum (some S3-compatible servers), or reports
+/// one that disagrees, the object is read back once and its SHA-256 decides.
+async fn verify_object(t: &Target, summary: &StreamSummary, log: &EngineLog) -> Result<StoredObject, EngineError> {
     let verr = |message: String| EngineError::Verify {
         bucket: t.bucket.clone(),
         key: t.key.clone(),
@@ -264,20 +297,26 @@ async fn verify_object(t: &Target, summary: &StreamSummary) -> Result<StoredObje
         )));
     }
     match head.crc64nvme {
-        Some(stored) if stored != summary.crc64nvme => {
-            return Err(verr(format!(
-                "stored checksum (CRC64NVME {stored}) differs from the streamed one ({})",
-                summary.crc64nvme
-            )));
-        }
-        Some(_) => {}
-        None => {
+        Some(stored) if stored == summary.crc64nvme => {}
+        reported => {
+            // No checksum kept, or one that disagrees: the bytes themselves decide. A store
+            // whose checksum is wrong while its bytes are right misreports, and is named.
             let (sha256, bytes) = reread(t).await.map_err(|e| verr(e.to_string()))?;
             if sha256 != summary.sha256 || bytes != summary.bytes {
                 return Err(verr(format!(
                     "re-read gives SHA-256 {sha256} over {bytes} bytes, the stream was {} over {}",
                     summary.sha256, summary.bytes
                 )));
+            }
+            if let Some(stored) = reported {
+                log(
+                    true,
+                    format!(
+                        "the store of s3://{}/{} reports CRC64NVME {stored}, not the {} streamed, yet the object reads back intact: \
+                         that store misreports checksums, so its objects are verified by reading them back",
+                        t.bucket, t.key, summary.crc64nvme
+                    ),
+                );
             }
         }
     }
@@ -301,6 +340,18 @@ async fn reread(t: &Target) -> Result<(String, u64), EngineError> {
     .map_err(|e| EngineError::Damaged(format!("re-reading stopped: {e}")))?
 }
 
+/// Deletes the objects of completed uploads.
+async fn delete_all(uploads: &[(Target, String)], log: &EngineLog) {
+    for (t, _) in uploads {
+        if let Err(e) = t.store.delete(&t.bucket, &t.key).await {
+            log(
+                true,
+                format!("could not delete s3://{}/{} of the failed item: {e}", t.bucket, t.key),
+            );
+        }
+    }
+}
+
 async fn abort_all(uploads: &[(Target, String)], log: &EngineLog) {
     for (t, upload_id) in uploads {
         if let Err(e) = t.store.abort_multipart(&t.bucket, &t.key, upload_id).await {
@@ -312,4 +363,101 @@ async fn abort_all(uploads: &[(Target, String)], log: &EngineLog) {
 /// A shared list for producers' problems.
 pub fn new_problems() -> Arc<Mutex<Vec<String>>> {
     Arc::new(Mutex::new(Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::error::ObjectStoreError;
+    use crate::ports::memory::MemoryObjects;
+    use crate::ports::{ObjectBody, ObjectInfo, ObjectPage, OpenUpload};
+
+    /// Keeps objects faithfully but reports a byte more on HEAD, so every completed
+    /// object looks damaged.
+    struct Misreporting(MemoryObjects);
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Misreporting {
+        async fn get(&self, bucket: &str, key: &str, range: Option<(u64, u64)>) -> Result<ObjectBody, ObjectStoreError> {
+            self.0.get(bucket, key, range).await
+        }
+        async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), ObjectStoreError> {
+            self.0.put(bucket, key, body, content_type).await
+        }
+        async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ObjectStoreError> {
+            let mut info = self.0.head(bucket, key).await?;
+            info.size += 1;
+            Ok(info)
+        }
+        async fn list(&self, bucket: &str, prefix: &str, token: Option<String>) -> Result<ObjectPage, ObjectStoreError> {
+            self.0.list(bucket, prefix, token).await
+        }
+        async fn delete(&self, bucket: &str, key: &str) -> Result<(), ObjectStoreError> {
+            self.0.delete(bucket, key).await
+        }
+        async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<(), ObjectStoreError> {
+            self.0.delete_prefix(bucket, prefix).await
+        }
+        async fn presign_get(&self, bucket: &str, key: &str, seconds: u64) -> Result<String, ObjectStoreError> {
+            self.0.presign_get(bucket, key, seconds).await
+        }
+        async fn create_multipart(&self, bucket: &str, key: &str, options: &UploadOptions) -> Result<String, ObjectStoreError> {
+            self.0.create_multipart(bucket, key, options).await
+        }
+        async fn upload_part(&self, bucket: &str, key: &str, upload_id: &str, part: PartUpload) -> Result<UploadedPart, ObjectStoreError> {
+            self.0.upload_part(bucket, key, upload_id, part).await
+        }
+        async fn complete_multipart(
+            &self,
+            bucket: &str,
+            key: &str,
+            upload_id: &str,
+            parts: Vec<UploadedPart>,
+            crc64nvme: Option<&str>,
+        ) -> Result<(), ObjectStoreError> {
+            self.0.complete_multipart(bucket, key, upload_id, parts, crc64nvme).await
+        }
+        async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), ObjectStoreError> {
+            self.0.abort_multipart(bucket, key, upload_id).await
+        }
+        async fn open_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<OpenUpload>, ObjectStoreError> {
+            self.0.open_uploads(bucket, prefix).await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_object_found_wrong_after_completion_is_deleted_and_no_abort_is_tried() {
+        let memory = MemoryObjects::default();
+        let store: Arc<dyn ObjectStore> = Arc::new(Misreporting(memory.clone()));
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let seen = warnings.clone();
+        let log: EngineLog = Arc::new(move |warning, message| {
+            if warning {
+                seen.lock().unwrap().push(message);
+            }
+        });
+        let ctx = SourceContext::new(
+            Signals::new(),
+            store.clone(),
+            Some(br#"{"jobs": []}"#.to_vec()),
+            Arc::new(HashMap::new()),
+        );
+        let target = Target {
+            store,
+            bucket: "b".into(),
+            key: "job/e1/config.tar.zst".into(),
+            storage_class: None,
+        };
+        let err = backup_item(Source::Config {}, 3, 5 << 20, None, vec![target], ctx, log)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("stored size"), "{err}");
+        assert!(memory.keys("b").is_empty(), "the damaged object was left behind");
+        assert!(memory.open_uploads("b", "").await.unwrap().is_empty());
+        assert!(warnings.lock().unwrap().is_empty(), "{:?}", warnings.lock().unwrap());
+    }
 }

@@ -535,6 +535,11 @@ impl ObjectStore for MemoryObjects {
         Ok(ObjectPage { objects, next: None })
     }
 
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), ObjectStoreError> {
+        self.lock().objects.remove(&(bucket.to_owned(), key.to_owned()));
+        Ok(())
+    }
+
     async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<(), ObjectStoreError> {
         self.lock().objects.retain(|(b, k), _| !(b == bucket && k.starts_with(prefix)));
         Ok(())

@@ -112,6 +112,8 @@ pub trait ObjectStore: Send + Sync {
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ObjectStoreError>;
     /// One page of the objects under `prefix`, in key order.
     async fn list(&self, bucket: &str, prefix: &str, token: Option<String>) -> Result<ObjectPage, ObjectStoreError>;
+    /// Deletes one object (done when it is absent already).
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), ObjectStoreError>;
     /// Deletes every object under `prefix`.
     async fn delete_prefix(&self, bucket: &str, prefix: &str) -> Result<(), ObjectStoreError>;
     /// A URL that GETs the object for `seconds`.

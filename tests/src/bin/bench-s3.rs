@@ -9,11 +9,14 @@
 //! sent one and an opaque value otherwise (as S3's is for SSE-KMS objects). Signatures are
 //! not checked: it is a benchmark sink, listening on loopback only.
 //!
-//! Usage: `bench-s3 --port PORT [--no-checksums] [--corrupt]`
+//! Usage: `bench-s3 --port PORT [--no-checksums] [--corrupt] [--misreport]`
 //!
-//! The two flags make it a store the integration tests need: `--no-checksums` keeps no
+//! The flags make it a store the integration tests need: `--no-checksums` keeps no
 //! checksums (like S3-compatible servers that predate them), `--corrupt` flips a bit of
-//! every object it stores after checking what it received (a store that damages data).
+//! every object it stores after checking what it received (a store that damages data),
+//! `--misreport` keeps data intact but answers a wrong checksum on HEAD and GET (as moto
+//! does without `awscrt`). Bucket settings (versioning, encryption, ...) answer
+//! NotImplemented, as s3s-fs does.
 
 // Handlers return the error response itself.
 #![allow(clippy::result_large_err)]
@@ -61,6 +64,7 @@ struct Part {
 struct Store {
     no_checksums: bool,
     corrupt: bool,
+    misreport: bool,
     buckets: Mutex<HashMap<String, BTreeMap<String, Object>>>,
     uploads: Mutex<HashMap<String, Upload>>,
     next_id: AtomicU64,
@@ -290,13 +294,20 @@ impl Store {
     }
 }
 
-fn object_headers(r: &mut Response<Body>, o: &Object, with_checksum: bool) {
+fn object_headers(r: &mut Response<Body>, o: &Object, with_checksum: bool, misreport: bool) {
     let h = r.headers_mut();
     h.insert("etag", format!("\"{}\"", o.etag).parse().unwrap());
     h.insert("last-modified", "Mon, 23 Nov 2026 00:00:00 GMT".parse().unwrap());
     h.insert("accept-ranges", "bytes".parse().unwrap());
     h.insert("content-type", "application/octet-stream".parse().unwrap());
     if let (true, Some((name, value))) = (with_checksum, &o.checksum) {
+        // A wrong value of the right shape: the first character changed.
+        let value = if misreport {
+            let swapped = if value.starts_with('A') { "B" } else { "A" };
+            format!("{swapped}{}", &value[1..])
+        } else {
+            value.clone()
+        };
         h.insert(*name, value.parse().unwrap());
         let kind = if o.full_object { "FULL_OBJECT" } else { "COMPOSITE" };
         h.insert("x-amz-checksum-type", kind.parse().unwrap());
@@ -452,7 +463,20 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
         );
     }
     if key.is_empty() {
+        // Like s3s-fs: bucket settings (versioning, encryption, ...) are not implemented.
+        let setting = [
+            "versioning",
+            "encryption",
+            "publicAccessBlock",
+            "lifecycle",
+            "policy",
+            "tagging",
+            "acl",
+        ]
+        .iter()
+        .any(|s| q.contains_key(*s));
         return match method {
+            Method::PUT if setting => error(StatusCode::NOT_IMPLEMENTED, "NotImplemented", "bucket setting"),
             Method::PUT => {
                 store.buckets.lock().unwrap().entry(bucket).or_default();
                 empty(StatusCode::OK)
@@ -608,7 +632,7 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
                 read_range(&o, start, end)
             };
             let mut r = Response::new(Full::new(Bytes::from(data)));
-            object_headers(&mut r, &o, with_checksum && range.is_none() && !store.no_checksums);
+            object_headers(&mut r, &o, with_checksum && range.is_none() && !store.no_checksums, store.misreport);
             if range.is_some() {
                 *r.status_mut() = StatusCode::PARTIAL_CONTENT;
                 r.headers_mut()
@@ -631,17 +655,23 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (port, flags) = match args.as_slice() {
-        [_, flag, port, flags @ ..] if flag == "--port" && flags.iter().all(|f| f == "--no-checksums" || f == "--corrupt") => {
+        [_, flag, port, flags @ ..]
+            if flag == "--port"
+                && flags
+                    .iter()
+                    .all(|f| ["--no-checksums", "--corrupt", "--misreport"].contains(&f.as_str())) =>
+        {
             (port.parse::<u16>().expect("port"), flags)
         }
         _ => {
-            eprintln!("usage: bench-s3 --port PORT [--no-checksums] [--corrupt]");
+            eprintln!("usage: bench-s3 --port PORT [--no-checksums] [--corrupt] [--misreport]");
             std::process::exit(2);
         }
     };
     let store = Arc::new(Store {
         no_checksums: flags.iter().any(|f| f == "--no-checksums"),
         corrupt: flags.iter().any(|f| f == "--corrupt"),
+        misreport: flags.iter().any(|f| f == "--misreport"),
         buckets: Mutex::new(HashMap::new()),
         uploads: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
-use crate::helpers::{key_of, run, Options, TestApp};
+use crate::helpers::{key_of, run, spawn_bench_s3, Options, TestApp};
 
 /// What a tree looks like: per relative path, (kind, mode, mtime, content or link target).
 pub fn describe(root: &Path) -> BTreeMap<String, (char, u32, i64, Vec<u8>)> {
@@ -404,10 +404,19 @@ async fn a_postgres_backup_restores_into_a_fresh_database_with_identical_rows() 
 /// the run fails and says so.
 #[tokio::test]
 async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run() {
-    let ports: Vec<u16> = (0..2)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
-        .collect();
-    let endpoints: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    // Each store, and how the backup must end.
+    #[derive(PartialEq)]
+    enum Store {
+        KeepsNoChecksums,
+        Damages,
+        Misreports,
+    }
+    let stores = [
+        spawn_bench_s3(&["--no-checksums"]).await,
+        spawn_bench_s3(&["--no-checksums", "--corrupt"]).await,
+        spawn_bench_s3(&["--misreport"]).await,
+    ];
+    let endpoints: Vec<&str> = stores.iter().map(|(_, e)| e.as_str()).collect();
     let app = TestApp::spawn_with(Options {
         extra_env: vec![("CAIRN_ALLOWED_ENDPOINTS".into(), endpoints.join(","))],
         ..Options::default()
@@ -415,30 +424,9 @@ async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run(
     .await;
     let dir = tempfile::tempdir().unwrap();
     make_tree(&dir.path().join("src"));
-    let cases = [(vec!["--no-checksums"], false), (vec!["--no-checksums", "--corrupt"], true)];
-    for ((flags, damaged), port) in cases.into_iter().zip(ports) {
-        let mut store = Command::new(crate::helpers::binary("bench-s3"))
-            .arg("--port")
-            .arg(port.to_string())
-            .args(&flags)
-            .spawn()
-            .unwrap();
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let mut created = false;
-        for _ in 0..100 {
-            if http
-                .put(format!("{endpoint}/other"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                created = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(created, "bench-s3 did not come up");
+    for ((mut store, endpoint), kind) in stores.into_iter().zip([Store::KeepsNoChecksums, Store::Damages, Store::Misreports]) {
+        let created = reqwest::Client::new().put(format!("{endpoint}/other")).send().await.unwrap();
+        assert!(created.status().is_success(), "bench-s3 made no bucket");
         let (status, body) = app
             .post(
                 "/api/destinations",
@@ -455,17 +443,34 @@ async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run(
             }))
             .await;
         let e = app.wait_for_end(&app.run_job(&job).await, Duration::from_secs(60)).await;
+        let listing = reqwest::get(format!("{endpoint}/other?list-type=2"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         store.kill().unwrap();
         store.wait().unwrap();
-        if damaged {
-            assert_eq!(e["status"], "Failed", "{e}");
-            let error = e["error"].as_str().unwrap();
-            assert!(
-                error.contains("verification of s3://other/") && error.contains("re-read gives SHA-256"),
-                "{error}"
-            );
-        } else {
-            assert_eq!(e["status"], "Success", "{e}");
+        let logs = e["logs"].to_string();
+        if kind == Store::Damages {
+            assert!(!listing.contains("<Key>"), "the damaged object was left behind: {listing}");
+        }
+        match kind {
+            Store::Damages => {
+                assert_eq!(e["status"], "Failed", "{e}");
+                let error = e["error"].as_str().unwrap();
+                assert!(
+                    error.contains("verification of s3://other/") && error.contains("re-read gives SHA-256"),
+                    "{error}"
+                );
+                assert!(!logs.contains("could not abort"), "a completed upload is never aborted: {logs}");
+            }
+            Store::KeepsNoChecksums => assert_eq!(e["status"], "Success", "{e}"),
+            Store::Misreports => {
+                // Read back once: the bytes are right, so the run succeeds and the store is named.
+                assert_eq!(e["status"], "Success", "{e}");
+                assert!(logs.contains("misreports checksums") && logs.contains("s3://other/b/"), "{logs}");
+            }
         }
     }
 }
@@ -631,4 +636,54 @@ async fn a_mysql_backup_restores_into_a_new_database_with_identical_rows() {
     assert_eq!(db.sql("restored", q), original);
     let everything = format!("{e}{restore}{}{}", app.server_log(), app.get(&format!("/api/jobs/{job}")).await.1);
     assert!(!everything.contains(&db.password), "password leaked");
+}
+
+#[tokio::test]
+async fn init_on_a_store_without_bucket_settings_warns_naming_each_and_succeeds() {
+    let app = TestApp::spawn().await;
+    let (mut store, endpoint) = spawn_bench_s3(&[]).await;
+    let out = std::process::Command::new(crate::helpers::binary("cairn"))
+        .envs(app.env())
+        .env("AWS_ENDPOINT_URL_S3", &endpoint)
+        .env("CAIRN_BUCKET", "fresh-bucket")
+        .args(["--output", "json", "init"])
+        .output()
+        .unwrap();
+    store.kill().unwrap();
+    store.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["bucketCreated"], true, "{report}");
+    let unsupported: Vec<&str> = report["bucketSettingsUnsupported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["setting"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        unsupported,
+        ["versioning", "encryption", "public-access block", "lifecycle"],
+        "{report}"
+    );
+    for setting in unsupported {
+        assert!(
+            stderr.contains(&format!("does not implement the bucket's {setting} (NotImplemented")),
+            "{stderr}"
+        );
+    }
+    // On the local endpoint (moto), which implements them all, every setting is applied.
+    let out = std::process::Command::new(crate::helpers::binary("cairn"))
+        .envs(app.env())
+        .env("CAIRN_BUCKET", format!("{}-fresh", app.bucket))
+        .args(["--output", "json", "init"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["bucketSettingsApplied"],
+        json!(["versioning", "encryption", "public-access block", "lifecycle"]),
+        "{report}"
+    );
+    assert_eq!(report["bucketSettingsUnsupported"], json!([]), "{report}");
 }

@@ -341,7 +341,11 @@ impl TestApp {
         loop {
             let e = self.execution(id).await;
             if !matches!(e["status"].as_str(), Some("Pending" | "Running")) {
-                return e;
+                // moto applies an UpdateItem's SET actions one at a time, so a read can
+                // catch the end half written (status set, error not yet); real DynamoDB
+                // is atomic. A second read shortly after sees the whole write.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return self.execution(id).await;
             }
             assert!(
                 Instant::now() < deadline,
@@ -445,4 +449,26 @@ pub fn run(program: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `bench-s3` (an S3 endpoint that keeps objects in memory and implements no bucket
+/// settings, like s3s-fs) on a free port with `flags`, answering once it is up; killed
+/// with the returned child.
+pub async fn spawn_bench_s3(flags: &[&str]) -> (Child, String) {
+    let port = free_port();
+    let child = Command::new(binary("bench-s3"))
+        .arg("--port")
+        .arg(port.to_string())
+        .args(flags)
+        .spawn()
+        .expect("start bench-s3");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{endpoint}/")).send().await.is_ok() {
+            return (child, endpoint);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("bench-s3 did not come up on {endpoint}");
 }
