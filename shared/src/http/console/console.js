@@ -83,25 +83,32 @@ function showNotice(id, text) {
   n.hidden = !text;
 }
 
-async function loadJobs() {
-  const res = await api("GET", "/api/jobs");
-  const body = $("jobs").tBodies[0];
+// Fills a table from one API list and answers {status, items}. A refusal hides the table
+// and says in its notice what the missing permission is needed for.
+async function loadList({ path, table, notice, permission, what, empty, columns, row }) {
+  const res = await api("GET", path);
+  const body = $(table).tBodies[0];
   if (res.status !== 200) {
     body.replaceChildren();
-    $("jobs").hidden = true;
-    showNotice("jobs-error", refusal(res, "jobs:read", "the list of jobs"));
-    return res.status;
+    $(table).hidden = true;
+    showNotice(notice, refusal(res, permission, what));
+    return { status: res.status, items: [] };
   }
-  showNotice("jobs-error", "");
-  $("jobs").hidden = false;
-  const jobs = res.body.data || [];
-  $("jobs-note").textContent = `${jobs.length} job${jobs.length === 1 ? "" : "s"}`;
-  if (jobs.length === 0) {
-    body.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: "4", text: "No jobs yet: create one with cairn jobs create or POST /api/jobs." })));
-    return 200;
-  }
-  body.replaceChildren(...jobs.map(jobRow));
-  return 200;
+  showNotice(notice, "");
+  $(table).hidden = false;
+  const items = res.body.data || [];
+  const rows = items.length ? items.map(row) : [el("tr", {}, el("td", { class: "empty", colspan: String(columns), text: empty }))];
+  body.replaceChildren(...rows);
+  return { status: 200, items };
+}
+
+async function loadJobs() {
+  const { status, items } = await loadList({
+    path: "/api/jobs", table: "jobs", notice: "jobs-error", permission: "jobs:read", what: "the list of jobs",
+    empty: "No jobs yet: create one with cairn jobs create or POST /api/jobs.", columns: 4, row: jobRow,
+  });
+  if (status === 200) $("jobs-note").textContent = `${items.length} job${items.length === 1 ? "" : "s"}`;
+  return status;
 }
 
 function jobRow(j) {
@@ -138,23 +145,11 @@ function showTrigger(job) {
 }
 
 async function loadExecutions() {
-  const res = await api("GET", "/api/executions?limit=15");
-  const body = $("executions").tBodies[0];
-  if (res.status !== 200) {
-    body.replaceChildren();
-    $("executions").hidden = true;
-    showNotice("executions-error", refusal(res, "history:read", "the list of executions and their progress"));
-    return res.status;
-  }
-  showNotice("executions-error", "");
-  $("executions").hidden = false;
-  const all = res.body.data || [];
-  if (all.length === 0) {
-    body.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: "7", text: "No executions yet." })));
-    return 200;
-  }
-  body.replaceChildren(...all.map(executionRow));
-  return 200;
+  const { status } = await loadList({
+    path: "/api/executions?limit=15", table: "executions", notice: "executions-error", permission: "history:read",
+    what: "the list of executions and their progress", empty: "No executions yet.", columns: 7, row: executionRow,
+  });
+  return status;
 }
 
 function executionRow(e) {
