@@ -14,6 +14,7 @@ mod console;
 mod contracts;
 mod events;
 mod fargate;
+mod faults;
 mod hooks;
 mod lambda;
 mod policy;
