@@ -1,6 +1,37 @@
 //! AWS clients, loaded once per process.
 
+use std::time::Duration;
+
 use aws_config::BehaviorVersion;
+
+/// Attempts per S3 or DynamoDB call (`AWS_MAX_ATTEMPTS` changes it): throttling, 5xx,
+/// resets and timeouts are retried with exponential backoff and jitter, the SDK's
+/// standard retry policy.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
+/// How many attempts a call gets in this process.
+pub fn max_attempts() -> u32 {
+    std::env::var("AWS_MAX_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+}
+
+/// The SDK's configuration, with Cairn's retries and timeouts: a connection that does not
+/// open in 5 s, or a response that stalls for 60 s, is an attempt that failed.
+async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(max_attempts()))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .load()
+        .await
+}
 
 /// The DynamoDB client type, for the wiring.
 pub type DynamoClient = aws_sdk_dynamodb::Client;
@@ -22,7 +53,7 @@ impl AwsClients {
     /// S3 uses path-style addressing whenever an endpoint is configured, since
     /// S3-compatible servers rarely serve virtual-hosted buckets.
     pub async fn load() -> Self {
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let sdk_config = load_sdk_config().await;
         let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         let s3_config = aws_sdk_s3::config::Builder::from(&sdk_config)
             .force_path_style(custom_endpoint)
@@ -66,7 +97,7 @@ pub struct ApiClients {
 
 impl ApiClients {
     pub async fn load() -> Self {
-        let sdk_config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let sdk_config = load_sdk_config().await;
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config),
             lambda: aws_sdk_lambda::Client::new(&sdk_config),

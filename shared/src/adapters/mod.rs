@@ -37,6 +37,34 @@ pub fn sdk_error_text<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::E
     }
 }
 
+/// [`sdk_error_text`] with the HTTP status before a service error's code and, where the
+/// SDK's retry policy retries such a failure, how many attempts it made:
+/// `500 InternalError: injected, after 4 attempts`.
+pub fn sdk_failure<E>(e: aws_sdk_s3::error::SdkError<E>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let throttled = matches!(
+        e.code(),
+        Some("Throttling" | "ThrottlingException" | "SlowDown" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded")
+    );
+    let (service, retried) = match &e {
+        SdkError::ServiceError(_) => (true, throttled || status.is_some_and(|s| s >= 500 || s == 429)),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (false, true),
+        _ => (false, false),
+    };
+    let mut text = sdk_error_text(e);
+    if let (true, Some(s)) = (service, status) {
+        text = format!("{s} {text}");
+    }
+    if retried {
+        text.push_str(&format!(", after {} attempts", aws::max_attempts()));
+    }
+    text
+}
+
 /// `outer: inner: innermost`, skipping a cause whose text its parent already holds.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = Vec::new();

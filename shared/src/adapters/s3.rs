@@ -13,7 +13,6 @@ use aws_sdk_s3::types::{
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::sdk_error_text;
 use crate::error::ObjectStoreError;
 use crate::ports::{
     ObjectBody, ObjectEntry, ObjectInfo, ObjectPage, ObjectStore, ObjectStores, OpenUpload, PartUpload, StoreLocation, UploadOptions,
@@ -46,7 +45,7 @@ where
             location: format!("s3://{bucket}/{key}"),
         };
     }
-    ObjectStoreError::failed(operation, bucket, key, sdk_error_text(e))
+    ObjectStoreError::failed(operation, bucket, key, super::sdk_failure(e))
 }
 
 #[async_trait]

@@ -47,10 +47,13 @@ async fn turn(lock: Option<&tokio::sync::Mutex<()>>) -> Option<tokio::sync::Mute
     }
 }
 
-pub(super) fn err<E: ProvideErrorMetadata + std::error::Error>(operation: &'static str, e: E) -> StoreError {
+pub(super) fn err<E>(operation: &'static str, e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     StoreError::Dynamo {
         operation,
-        message: super::sdk_error_text(e),
+        message: super::sdk_failure(e),
     }
 }
 
