@@ -91,13 +91,11 @@ fn main() {
     }
 }
 
-/// Whether this command's process stays up while what it queues runs: the servers, and
-/// `--wait`. Other commands leave queued work to a runner that outlives them.
-fn runs_what_it_queues(command: &Command) -> bool {
-    matches!(
-        command,
-        Command::Serve { .. } | Command::Dev { .. } | Command::Jobs(jobs::JobsCmd::Run { wait: true, .. })
-    )
+/// Whether this command is a server, whose runner performs what it queues. Other commands
+/// leave queued work to a runner that outlives them (`jobs run --wait` performs its own
+/// execution and nothing else).
+fn is_server(command: &Command) -> bool {
+    matches!(command, Command::Serve { .. } | Command::Dev { .. })
 }
 
 /// Runs the command; answers the process's exit code.
@@ -109,12 +107,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     let local_runner = config.runner_function.is_none();
     let mut app = App::build(config).await;
-    if local_runner && !runs_what_it_queues(&cli.command) {
+    if local_runner && !is_server(&cli.command) {
         app.service.dispatcher = std::sync::Arc::new(local::LeaveQueued);
     }
     let svc = &app.service;
     let done = match cli.command {
-        Command::Jobs(cmd) => return jobs::run(svc, cmd, out).await,
+        Command::Jobs(cmd) => return jobs::run(svc, local_runner.then(|| app.runner.clone()), cmd, out).await,
         Command::Executions(cmd) => return executions::run(svc, cmd, out).await,
         Command::Init => local::init(&app, out).await,
         Command::Keys(cmd) => keys::run(svc, cmd, out).await,

@@ -1,9 +1,11 @@
 //! `cairn jobs`: backup jobs.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use cairn_shared::domain::{Job, JobSpec, Trigger};
 use cairn_shared::http::views;
+use cairn_shared::runner::Runner;
 use cairn_shared::services::{CairnService, JobSummary};
 use clap::Subcommand;
 use serde_json::json;
@@ -103,6 +105,15 @@ fn job_text(s: &JobSummary) -> String {
     text
 }
 
+/// Performs execution `id` in this process, and only it. Where another runner (a `cairn
+/// serve` on the same tables) claimed it first, or no slot is free, following it is all
+/// that is left to do.
+async fn perform_here(runner: &Arc<Runner>, id: &str) {
+    if let Err(e) = runner.execute_one(id).await {
+        tracing::info!(execution_id = id, error = %e, "not performed here; following it");
+    }
+}
+
 async fn summaries(svc: &CairnService, jobs: Vec<Job>) -> anyhow::Result<Vec<JobSummary>> {
     let mut all = Vec::with_capacity(jobs.len());
     for j in jobs {
@@ -111,7 +122,9 @@ async fn summaries(svc: &CairnService, jobs: Vec<Job>) -> anyhow::Result<Vec<Job
     Ok(all)
 }
 
-pub async fn run(svc: &CairnService, cmd: JobsCmd, out: Output) -> anyhow::Result<i32> {
+/// Runs the command; `local` is this process's runner when no runner Lambda is configured
+/// (`jobs run --wait` then performs its execution here).
+pub async fn run(svc: &CairnService, local: Option<Arc<Runner>>, cmd: JobsCmd, out: Output) -> anyhow::Result<i32> {
     let show = |j: &Job, verb: &str| {
         let v = views::plain(j);
         out.emit(&v, || format!("{verb} {} ({})", j.name, j.id));
@@ -148,7 +161,13 @@ pub async fn run(svc: &CairnService, cmd: JobsCmd, out: Output) -> anyhow::Resul
             if out == Output::Text {
                 eprintln!("queued execution {}", t.execution_id);
             }
-            return follow::wait(svc, &t.execution_id, out).await;
+            return match local {
+                Some(runner) => {
+                    let (_, code) = tokio::join!(perform_here(&runner, &t.execution_id), follow::wait(svc, &t.execution_id, out));
+                    code
+                }
+                None => follow::wait(svc, &t.execution_id, out).await,
+            };
         }
         JobsCmd::Run { id, wait: false } => {
             let t = svc.run_job(&id, Trigger::Cli, None).await.map_err(service_err)?;

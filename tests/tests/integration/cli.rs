@@ -97,3 +97,25 @@ async fn lists_are_aligned_tables_with_local_times() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn jobs_run_wait_performs_its_own_execution_and_leaves_the_rest_queued() {
+    let mut app = TestApp::spawn().await;
+    let job = app
+        .create_job(json!({"name": "cli own", "items": [{"name": "c", "source": {"kind": "config"}}]}))
+        .await;
+    // No server: nothing else runs what is queued.
+    app.kill_server();
+    let queued = app.cli(&["jobs", "run", &job]).unwrap()["executionId"].as_str().unwrap().to_owned();
+
+    let out = app.cli_text(&["jobs", "run", &job, "--wait"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    let waited = stdout.lines().last().unwrap_or_default().split(':').next().unwrap().to_owned();
+    assert_ne!(waited, queued);
+
+    let shown = app.cli(&["executions", "show", &queued]).unwrap();
+    assert_eq!(shown["status"], "Pending", "the CLI took work that was not its own: {shown}");
+    let shown = app.cli(&["executions", "show", &waited]).unwrap();
+    assert_eq!(shown["status"], "Success", "{shown}");
+}
