@@ -84,5 +84,7 @@ mod tests {
         let script = asset("GET", "/console/console.js").unwrap().body;
         assert!(!script.contains("innerHTML") && !script.contains("eval("));
         assert!(script.contains("sessionStorage") && !script.contains("localStorage"));
+        // The key is sent, never shown, not even in part.
+        assert!(!script.contains("key.slice") && !script.contains("key.substring"));
     }
 }
