@@ -220,8 +220,9 @@ pub struct Execution {
 
 impl Execution {
     /// The seed's poll shape: the `data` of `GET /api/executions/{id}` without
-    /// `queuePosition` and `logs`, plus `trigger`. It is also the `detail` of every
-    /// execution event, so a client reads both the same way.
+    /// `queuePosition` and `logs`, plus `trigger`. With `queuePosition` added while
+    /// Pending, it is also the `detail` of every execution event, so a client reads both
+    /// the same way.
     pub fn poll_shape(&self) -> serde_json::Value {
         let mut v = serde_json::json!({
             "id": self.id,

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::stores::{
     CancelOutcome, ClaimOutcome, Completion, CreateOutcome, ExecutionPage, ExecutionQuery, ExecutionStore, Heartbeat, RenewOutcome,
 };
-use crate::domain::{Execution, LogEntry};
+use crate::domain::{Execution, ExecutionStatus, LogEntry};
 use crate::error::StoreError;
 
 /// `detail-type` of every execution event.
@@ -30,7 +30,7 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(3);
 /// Where execution events go.
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
-    /// Publishes one state change; `detail` is the execution's poll shape.
+    /// Publishes one state change; `detail` is the execution as a poll answers it.
     ///
     /// # Errors
     /// The bus refused the event or could not be reached.
@@ -50,7 +50,18 @@ impl PublishingExecutions {
     }
 
     async fn publish(&self, e: &Execution) {
-        let outcome = tokio::time::timeout(PUBLISH_TIMEOUT, self.events.publish(&e.poll_shape())).await;
+        let mut detail = e.poll_shape();
+        // As `GET /api/executions/{id}` answers it: a Pending execution says where it waits.
+        if e.status == ExecutionStatus::Pending {
+            if let Ok(position) = self.inner.queue_position(e).await {
+                detail["queuePosition"] = position.into();
+            }
+        }
+        self.publish_detail(e, &detail).await;
+    }
+
+    async fn publish_detail(&self, e: &Execution, detail: &Value) {
+        let outcome = tokio::time::timeout(PUBLISH_TIMEOUT, self.events.publish(detail)).await;
         let error = match outcome {
             Ok(Ok(())) => return,
             Ok(Err(err)) => err.to_string(),
@@ -159,7 +170,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::domain::{ExecutionStatus, ExecutionType, Stage, Trigger};
+    use crate::domain::{ExecutionType, Stage, Trigger};
     use crate::ports::memory::MemoryStore;
 
     #[derive(Default)]
@@ -241,6 +252,8 @@ mod tests {
                 ("e2", "Cancelled")
             ]
         );
+        assert_eq!(events[0]["queuePosition"], 1, "a queued event says where it waits");
+        assert!(events[1].get("queuePosition").is_none());
         assert_eq!(events[2]["size"], 10);
         assert_eq!(events[2]["trigger"], serde_json::to_value(Trigger::Cli).unwrap());
     }

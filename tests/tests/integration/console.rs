@@ -150,7 +150,10 @@ async fn the_console_runs_a_job_and_shows_it_reach_success() {
 
     // No part of the key is on the page.
     let page = client.find(Locator::Css("body")).await.expect("body").text().await.expect("text");
-    assert!(!page.contains(&app.admin_key["cairn_".len().."cairn_".len() + 8]), "the key shows on the page");
+    assert!(
+        !page.contains(&app.admin_key["cairn_".len().."cairn_".len() + 8]),
+        "the key shows on the page"
+    );
 
     let png = client.screenshot().await.expect("screenshot");
     let path = screenshot_path("console-success.png");

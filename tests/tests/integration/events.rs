@@ -137,6 +137,12 @@ async fn a_backup_a_failure_and_a_cancel_each_publish_their_state_changes_in_ord
         assert_eq!(evs.last().unwrap()["detail"], polled["data"], "execution {id}");
     }
     assert!(events[&failure].last().unwrap()["detail"]["error"].is_string());
+    // The queued event says where it waited, as a poll does while Pending.
+    assert!(
+        events[&success][0]["detail"]["queuePosition"].as_u64().is_some_and(|p| p >= 1),
+        "{:#}",
+        events[&success][0]
+    );
 }
 
 #[tokio::test]
