@@ -50,6 +50,11 @@ pub struct Config {
     /// `CAIRN_EVENT_BUS` (default `default`): the EventBridge bus every execution state
     /// change is published to; `CAIRN_EVENTS=off` publishes none.
     pub event_bus: Option<String>,
+    /// Whether the runner prints its CloudWatch EMF line per finished execution on
+    /// stdout: where CloudWatch Logs reads stdout (in Lambda, `AWS_LAMBDA_FUNCTION_NAME`;
+    /// in the Fargate task, `CAIRN_EXECUTION_ID`), or with `CAIRN_EMF=on`. Elsewhere (the
+    /// CLI, `cairn serve`) stdout is the user's.
+    pub emf_metrics: bool,
 }
 
 /// The ECS task that performs `"runner": "fargate"` executions: `CAIRN_FARGATE_CLUSTER`,
@@ -215,6 +220,10 @@ impl Config {
             stop_before_deadline_seconds: number("CAIRN_STOP_BEFORE_DEADLINE_SECONDS", 30)?,
             fargate: FargateTask::read(&lookup, number("CAIRN_FARGATE_START_SECONDS", 300)?)?,
             execution_id: lookup("CAIRN_EXECUTION_ID").filter(|v| !v.trim().is_empty()),
+            emf_metrics: lookup("CAIRN_EMF").map_or_else(
+                || lookup("AWS_LAMBDA_FUNCTION_NAME").is_some() || lookup("CAIRN_EXECUTION_ID").is_some_and(|v| !v.trim().is_empty()),
+                |v| v.trim() == "on",
+            ),
             event_bus: match lookup("CAIRN_EVENTS").as_deref().map(str::trim) {
                 Some("off") => None,
                 None | Some("" | "on") => Some(text("CAIRN_EVENT_BUS", "default")),
@@ -234,13 +243,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_go_to_the_default_bus_unless_told_otherwise() {
+    fn events_and_metrics_follow_the_environment() {
         let with = |pairs: &'static [(&str, &str)]| {
             Config::from_lookup(move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
         };
         assert_eq!(with(&[]).unwrap().event_bus.as_deref(), Some("default"));
         assert_eq!(with(&[("CAIRN_EVENT_BUS", "ops")]).unwrap().event_bus.as_deref(), Some("ops"));
         assert_eq!(with(&[("CAIRN_EVENTS", "off")]).unwrap().event_bus, None);
+        assert!(!with(&[]).unwrap().emf_metrics, "stdout is the user's outside Lambda and Fargate");
+        assert!(with(&[("AWS_LAMBDA_FUNCTION_NAME", "cairn-runner")]).unwrap().emf_metrics);
+        assert!(with(&[("CAIRN_EXECUTION_ID", "e1")]).unwrap().emf_metrics);
+        assert!(with(&[("CAIRN_EMF", "on")]).unwrap().emf_metrics);
         let err = with(&[("CAIRN_EVENTS", "maybe")]).unwrap_err().to_string();
         assert!(err.contains("CAIRN_EVENTS") && err.contains("'maybe'"), "{err}");
     }

@@ -181,7 +181,9 @@ impl Runner {
         match self.stores.executions.complete(&execution.id, &self.owner, &completion).await {
             Ok(true) => {
                 info!(status = completion.status.as_str(), "execution finished");
-                metrics::publish(&execution, &completion, state.bytes_read());
+                if self.config.emf_metrics {
+                    metrics::publish(&execution, &completion, state.bytes_read());
+                }
             }
             Ok(false) => warn!("could not record the end: the lease was lost"),
             Err(e) => error!(error = %e, "could not record the end; the sweep will fail the execution"),

@@ -24,6 +24,8 @@ async fn jobs_run_wait_follows_the_run_and_exits_by_its_status() {
     assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
     let last = stdout.lines().last().unwrap_or_default();
     assert!(last.contains(": Success in "), "{stdout}");
+    // The runner ran in this process; its metrics line is for CloudWatch, not the user.
+    assert!(!stdout.contains("\"_aws\""), "{stdout}");
     // Not a terminal: progress comes as plain lines on stderr, no escape codes.
     let stderr = text(&out.stderr);
     assert!(stderr.contains("queued execution") && !stderr.contains('\u{1b}'), "{stderr}");
