@@ -12,7 +12,7 @@ use tracing::{info_span, Instrument};
 
 use super::request::{parse_json_body, ApiRequest};
 use super::response::{error_response, ApiResponse};
-use super::routes::{resolve, Function, Operation};
+use super::routes::{is_id, resolve, Function, Operation};
 use super::status::HttpError;
 use super::views;
 use crate::config::Config;
@@ -335,8 +335,7 @@ fn execution_query(req: &ApiRequest) -> Result<ExecutionQuery, HttpError> {
     };
     let job_id = req.query_param("jobId").map(str::to_owned);
     // The same shape as a job id in a path: anything else names no job.
-    let id_chars = |j: &str| j.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if job_id.as_deref().is_some_and(|j| j.is_empty() || j.len() > 64 || !id_chars(j)) {
+    if job_id.as_deref().is_some_and(|j| !is_id(j)) {
         return Err(HttpError::BadRequest(
             "Invalid query parameter 'jobId': use 1 to 64 letters, digits, '-' or '_'".into(),
         ));

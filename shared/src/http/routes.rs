@@ -243,8 +243,12 @@ pub fn resolve(method: &str, path: &str) -> Result<Resolved, HttpError> {
 }
 
 /// Ids are UUIDs or similar: 1 to 64 of letters, digits, '-' and '_'.
+pub(super) fn is_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 fn check_id(id: &str) -> Result<(), HttpError> {
-    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !is_id(id) {
         return Err(HttpError::BadRequest(
             "Invalid id in path: use 1 to 64 letters, digits, '-' or '_'".into(),
         ));
