@@ -50,7 +50,13 @@ impl App {
     pub async fn build(config: Config) -> Self {
         let clients = AwsClients::load().await;
         let store = Arc::new(dynamo_store(&clients.dynamodb, &config));
-        let executions = published(&store, |bus| clients.event_publisher(bus), &config);
+        let executions = published(
+            &store,
+            config
+                .event_bus
+                .clone()
+                .map(|bus| EventBridgePublisher::new(&clients.sdk_config, bus)),
+        );
         let mut stores = RunnerStores::of(&store);
         stores.executions = executions.clone();
         let objects: Arc<dyn ObjectStores> = Arc::new(clients.object_stores());
@@ -97,10 +103,10 @@ fn dynamo_store(clients_dynamodb: &crate::adapters::aws::DynamoClient, config: &
 }
 
 /// The execution store every writer of a status uses: the DynamoDB store, publishing each
-/// state change to EventBridge unless `CAIRN_EVENTS=off`.
-fn published(store: &Arc<DynamoStore>, publisher: impl FnOnce(String) -> EventBridgePublisher, config: &Config) -> Arc<dyn ExecutionStore> {
-    match &config.event_bus {
-        Some(bus) => Arc::new(PublishingExecutions::new(store.clone(), Arc::new(publisher(bus.clone())))),
+/// state change to `events` (EventBridge, unless `CAIRN_EVENTS=off`).
+fn published(store: &Arc<DynamoStore>, events: Option<EventBridgePublisher>) -> Arc<dyn ExecutionStore> {
+    match events {
+        Some(events) => Arc::new(PublishingExecutions::new(store.clone(), Arc::new(events))),
         None => store.clone(),
     }
 }
@@ -130,7 +136,13 @@ impl ApiApp {
             None => Arc::new(NotServedHere),
         };
         let mut service = CairnService::new(&store, dispatcher, Arc::new(NotServedHere), &config);
-        service.executions = published(&store, |bus| clients.event_publisher(bus), &config);
+        service.executions = published(
+            &store,
+            config
+                .event_bus
+                .clone()
+                .map(|bus| EventBridgePublisher::new(&clients.sdk_config, bus)),
+        );
         let http = HttpApi::new(service.clone(), &config);
         Self {
             config,

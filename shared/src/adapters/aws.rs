@@ -69,11 +69,6 @@ impl AwsClients {
         }
     }
 
-    /// Execution events on EventBridge bus `bus`.
-    pub fn event_publisher(&self, bus: String) -> super::events::EventBridgePublisher {
-        super::events::EventBridgePublisher::new(&self.sdk_config, bus)
-    }
-
     /// The secret store: Secrets Manager.
     pub fn secret_store(&self) -> super::secrets::SecretsManager {
         super::secrets::SecretsManager::new(self.secrets.clone())
@@ -103,10 +98,5 @@ impl ApiClients {
             lambda: aws_sdk_lambda::Client::new(&sdk_config),
             sdk_config,
         }
-    }
-
-    /// Execution events on EventBridge bus `bus` (queued and cancelled executions).
-    pub fn event_publisher(&self, bus: String) -> super::events::EventBridgePublisher {
-        super::events::EventBridgePublisher::new(&self.sdk_config, bus)
     }
 }
