@@ -97,7 +97,8 @@ fn detail_text(d: &ExecutionDetail) -> String {
         text.push_str(&table(["ITEM", "STATUS", "SIZE", "ERROR"], items));
     }
     for l in d.logs.iter().flatten() {
-        text.push_str(&format!("\n{}  {:?}  {}  {}", l.timestamp, l.level, l.stage.as_str(), l.message));
+        text.push('\n');
+        text.push_str(&follow::log_line(l));
     }
     text
 }

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use cairn_shared::domain::{Execution, ExecutionStatus};
+use cairn_shared::domain::{Execution, ExecutionStatus, LogEntry};
 use cairn_shared::http::views;
 use cairn_shared::services::CairnService;
 use cairn_shared::units::{human_bytes, human_duration_ms};
@@ -129,6 +129,17 @@ fn detail(e: &Execution) -> String {
     text
 }
 
+/// One log entry as a line: time, level and stage in columns, then the message.
+pub fn log_line(l: &LogEntry) -> String {
+    format!(
+        "{}  {:<7}  {:<18}  {}",
+        l.timestamp,
+        format!("{:?}", l.level),
+        l.stage.as_str(),
+        l.message
+    )
+}
+
 /// Prints the execution's log entries as they arrive, until it has ended and every entry
 /// is printed.
 pub async fn follow_logs(svc: &CairnService, id: &str) -> anyhow::Result<()> {
@@ -137,13 +148,7 @@ pub async fn follow_logs(svc: &CairnService, id: &str) -> anyhow::Result<()> {
         let d = svc.get_execution(id, true).await.map_err(service_err)?;
         let logs = d.logs.unwrap_or_default();
         for l in logs.iter().skip(printed) {
-            println!(
-                "{}  {:<7}  {:<18}  {}",
-                l.timestamp,
-                format!("{:?}", l.level),
-                l.stage.as_str(),
-                l.message
-            );
+            println!("{}", log_line(l));
         }
         printed = printed.max(logs.len());
         if d.execution.status.is_terminal() {
