@@ -1,6 +1,31 @@
 //! Integration tests live in `tests/integration`. This library holds what the test
 //! programs share: [`wire`], the few lines of HTTP/1.1 that the Lambda runtime emulator and
-//! the recording endpoint speak.
+//! the recording endpoint speak, and [`serve`], the accept loop of the hyper servers
+//! (`bench-s3`, `fault-proxy`).
+
+/// Serves HTTP/1 on `port` of the loopback interface forever, one task per connection,
+/// each request answered by `handle`. An `Err` from `handle` closes its connection
+/// unanswered (how `fault-proxy` resets one).
+pub async fn serve<S, H, F, E>(name: &str, port: u16, state: S, handle: H)
+where
+    S: Clone + Send + Sync + 'static,
+    H: Fn(S, hyper::Request<hyper::body::Incoming>) -> F + Copy + Send + Sync + 'static,
+    F: std::future::Future<Output = Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+    eprintln!("{name} listening on 127.0.0.1:{port}");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
 
 pub mod wire {
     use std::io::{BufRead, BufReader, Read};

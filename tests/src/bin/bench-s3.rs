@@ -676,19 +676,8 @@ async fn main() {
         uploads: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-    eprintln!("bench-s3 listening on 127.0.0.1:{port}");
-    loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        let store = store.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let store = store.clone();
-                async move { Ok::<_, Infallible>(handle(store, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    cairn_tests::serve("bench-s3", port, store, |store, req| async move {
+        Ok::<_, Infallible>(handle(store, req).await)
+    })
+    .await;
 }

@@ -247,20 +247,6 @@ async fn main() {
         faults,
         counts: Mutex::new(HashMap::new()),
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-    eprintln!("fault-proxy listening on 127.0.0.1:{port}");
-    loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        let proxy = proxy.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let proxy = proxy.clone();
-                async move { handle(proxy, req).await }
-            });
-            // A handler error (an injected reset) closes the connection unanswered.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    // A handler error (an injected reset) closes the connection unanswered.
+    cairn_tests::serve("fault-proxy", port, proxy, handle).await;
 }
