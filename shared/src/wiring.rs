@@ -208,7 +208,14 @@ impl ObjectStore for NotServedHere {
     async fn upload_part(&self, _: &str, _: &str, _: &str, _: PartUpload) -> Result<UploadedPart, ObjectStoreError> {
         Err(not_served())
     }
-    async fn complete_multipart(&self, _: &str, _: &str, _: &str, _: Vec<UploadedPart>, _: Option<&str>) -> Result<(), ObjectStoreError> {
+    async fn complete_multipart(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Vec<UploadedPart>,
+        _: Option<&str>,
+    ) -> Result<Option<String>, ObjectStoreError> {
         Err(not_served())
     }
     async fn abort_multipart(&self, _: &str, _: &str, _: &str) -> Result<(), ObjectStoreError> {

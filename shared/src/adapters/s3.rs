@@ -209,6 +209,7 @@ impl ObjectStore for S3Store {
             .upload_id(upload_id)
             .part_number(part.number)
             .set_checksum_crc64_nvme(part.crc64nvme.clone())
+            .set_content_md5(part.content_md5)
             .body(ByteStream::from(part.data))
             // The part's CRC64NVME (checked by S3) protects the payload; signing it too
             // would hash every byte a second time.
@@ -231,7 +232,7 @@ impl ObjectStore for S3Store {
         upload_id: &str,
         parts: Vec<UploadedPart>,
         crc64nvme: Option<&str>,
-    ) -> Result<(), ObjectStoreError> {
+    ) -> Result<Option<String>, ObjectStoreError> {
         let parts: Vec<CompletedPart> = parts
             .into_iter()
             .map(|p| {
@@ -252,8 +253,8 @@ impl ObjectStore for S3Store {
         if let Some(crc) = crc64nvme {
             req = req.checksum_type(ChecksumType::FullObject).checksum_crc64_nvme(crc);
         }
-        req.send().await.map_err(|e| store_err("CompleteMultipartUpload", bucket, key, e))?;
-        Ok(())
+        let done = req.send().await.map_err(|e| store_err("CompleteMultipartUpload", bucket, key, e))?;
+        Ok(done.e_tag().map(|t| t.trim_matches('"').to_owned()))
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), ObjectStoreError> {

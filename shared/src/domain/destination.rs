@@ -30,6 +30,31 @@ pub fn split_backup_path(path: &str) -> Option<(&str, &str)> {
     Some((bucket, folder.trim_end_matches('/')))
 }
 
+/// How Cairn checks that a destination's store kept exactly the bytes it was sent.
+/// Probed once on the destination's first backup and remembered on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Verification {
+    /// The store keeps a full-object CRC64NVME, checks it on completion and answers it
+    /// on HEAD (S3, LocalStack, moto with awscrt).
+    Crc64nvme,
+    /// The store answers S3's multipart ETag, the MD5 of its parts' MD5s, so each part is
+    /// sent with its `Content-MD5` and the object's ETag compared with the one computed.
+    ContentMd5,
+    /// Neither: every object is read back once and its SHA-256 compared.
+    ReadBack,
+}
+
+impl Verification {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Crc64nvme => "its full-object CRC64NVME",
+            Self::ContentMd5 => "Content-MD5 on every part and the multipart ETag",
+            Self::ReadBack => "reading every object back",
+        }
+    }
+}
+
 /// What a client sends to create a destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -61,6 +86,9 @@ pub struct Destination {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
     pub created_at: String,
+    /// How uploads to it are verified; absent until its first backup probes the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 impl Destination {
@@ -75,6 +103,7 @@ impl Destination {
             region: spec.region,
             storage_class: spec.storage_class,
             created_at: now.to_owned(),
+            verification: None,
         }
     }
 

@@ -26,7 +26,7 @@ pub mod schedule;
 pub mod settings;
 mod validate;
 
-pub use destination::{Destination, DestinationSpec};
+pub use destination::{Destination, DestinationSpec, Verification};
 pub use execution::{Execution, ExecutionStatus, ExecutionType, ItemResult, LogEntry, LogLevel, Stage, Trigger};
 pub use hook::{Hook, HookPosition, HookRules, HookSpec, HookType, OnError};
 pub use job::{Compression, Item, Job, JobSpec, JobType, Retention, RunnerKind, Schedule, Source};

@@ -9,7 +9,9 @@
 //!   blocking thread.
 //! - [`compress`]: zstd between the producer and the sink: frames compressed side by side by
 //!   one thread per core (one thread on one core), or zstd's worker threads above level 9.
-//! - [`upload`]: the multipart uploader, its retries, abort on failure, and verification.
+//! - [`upload`]: the multipart uploader, its retries, and abort on failure.
+//! - [`integrity`]: how a store is checked to keep what it was sent (probed once per
+//!   destination), and the check of every uploaded object.
 //! - [`io`]: the readers the stages share (counting, exact-size, hashing, object bodies).
 //! - [`crypto`]: age encryption while streaming, decryption on restore.
 //! - [`verify`]: reading a manifest, re-reading a backup and checking every checksum.
@@ -20,6 +22,7 @@
 
 pub mod compress;
 pub mod crypto;
+pub mod integrity;
 pub mod io;
 pub mod restore;
 pub mod sink;

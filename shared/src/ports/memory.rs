@@ -13,9 +13,10 @@ use base64::Engine;
 use bytes::Bytes;
 use crc_fast::CrcAlgorithm;
 use futures::StreamExt;
+use md5::{Digest, Md5};
 
 use super::*;
-use crate::domain::{ApiKey, Destination, Execution, ExecutionStatus, Hook, Job, LogEntry, Settings, Stage};
+use crate::domain::{ApiKey, Destination, Execution, ExecutionStatus, Hook, Job, LogEntry, Settings, Stage, Verification};
 use crate::error::{ObjectStoreError, StoreError};
 
 /// Every state store, in memory.
@@ -111,6 +112,12 @@ impl DestinationRepository for MemoryStore {
     }
     async fn delete_destination(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.lock().destinations.remove(id).is_some())
+    }
+    async fn record_verification(&self, id: &str, verification: Verification) -> Result<(), StoreError> {
+        if let Some(d) = self.lock().destinations.get_mut(id) {
+            d.verification = Some(verification);
+        }
+        Ok(())
     }
 }
 
@@ -413,10 +420,26 @@ impl Dispatcher for RecordingDispatcher {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryObjects {
     state: Arc<Mutex<Objects>>,
+    quirks: Quirks,
+}
+
+/// How a memory store departs from S3, to stand in for other S3-compatible stores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// HEAD answers no CRC64NVME.
+    pub keeps_no_checksums: bool,
+    /// HEAD answers a CRC64NVME that is not the object's (its bytes stay intact).
+    pub misreports_checksums: bool,
+    /// ETags are opaque, not MD5s.
+    pub opaque_etags: bool,
+    /// HEAD answers a size a byte larger than the object's.
+    pub misreports_size: bool,
 }
 
 #[derive(Debug, Default)]
 struct Objects {
+    /// GETs answered, to tell a verification that read nothing from one that read back.
+    gets: u64,
     objects: BTreeMap<(String, String), Stored>,
     uploads: HashMap<String, Upload>,
     next_upload: u64,
@@ -426,6 +449,8 @@ struct Objects {
 struct Stored {
     data: Bytes,
     crc64nvme: String,
+    /// As S3's: the MD5 in hex for a single PUT, the multipart ETag for an upload.
+    etag: Option<String>,
 }
 
 #[derive(Debug)]
@@ -445,13 +470,33 @@ impl MemoryObjects {
         self.state.lock().expect("memory objects lock")
     }
 
+    /// A store with `quirks`.
+    pub fn with_quirks(quirks: Quirks) -> Self {
+        Self { quirks, ..Self::default() }
+    }
+
+    /// An ETag as this store answers it.
+    fn etag(&self, md5_hex: String) -> String {
+        if self.quirks.opaque_etags {
+            format!("opaque{}", &md5_hex[..8])
+        } else {
+            md5_hex
+        }
+    }
+
     /// Stores an object as is (for tests that plant or damage data).
     pub fn insert(&self, bucket: &str, key: &str, data: Vec<u8>) {
         let stored = Stored {
             crc64nvme: crc_text(&data),
+            etag: Some(self.etag(hex::encode(Md5::digest(&data)))),
             data: Bytes::from(data),
         };
         self.lock().objects.insert((bucket.to_owned(), key.to_owned()), stored);
+    }
+
+    /// GETs answered so far.
+    pub fn gets(&self) -> u64 {
+        self.lock().gets
     }
 
     /// An object's bytes.
@@ -488,6 +533,7 @@ fn missing(operation: &'static str, bucket: &str, key: &str) -> ObjectStoreError
 #[async_trait]
 impl ObjectStore for MemoryObjects {
     async fn get(&self, bucket: &str, key: &str, range: Option<(u64, u64)>) -> Result<ObjectBody, ObjectStoreError> {
+        self.lock().gets += 1;
         let data = self.object(bucket, key).ok_or_else(|| missing("GetObject", bucket, key))?;
         let data = match range {
             Some((from, to)) => data[from as usize..=(to as usize).min(data.len().saturating_sub(1))].to_vec(),
@@ -513,10 +559,15 @@ impl ObjectStore for MemoryObjects {
             .objects
             .get(&(bucket.to_owned(), key.to_owned()))
             .ok_or_else(|| missing("HeadObject", bucket, key))?;
+        let q = self.quirks;
         Ok(ObjectInfo {
-            size: o.data.len() as u64,
-            etag: hex::encode(&o.crc64nvme),
-            crc64nvme: Some(o.crc64nvme.clone()),
+            size: o.data.len() as u64 + u64::from(q.misreports_size),
+            etag: o.etag.clone().unwrap_or_default(),
+            crc64nvme: match (q.keeps_no_checksums, q.misreports_checksums) {
+                (true, _) => None,
+                (false, true) => Some(crc_text(b"not these bytes")),
+                (false, false) => Some(o.crc64nvme.clone()),
+            },
         })
     }
 
@@ -571,12 +622,26 @@ impl ObjectStore for MemoryObjects {
                 "BadDigest: the part's CRC64NVME does not match",
             ));
         }
+        let md5 = Md5::digest(&part.data);
+        if part
+            .content_md5
+            .as_ref()
+            .is_some_and(|m| *m != base64::engine::general_purpose::STANDARD.encode(md5))
+        {
+            return Err(ObjectStoreError::failed(
+                "UploadPart",
+                bucket,
+                key,
+                "BadDigest: Content-MD5 does not match",
+            ));
+        }
         let mut state = self.lock();
         let upload = state.uploads.get_mut(upload_id).ok_or_else(|| missing("UploadPart", bucket, key))?;
         upload.parts.insert(part.number, part.data);
+        // As S3's: the part's MD5 in hex.
         Ok(UploadedPart {
             number: part.number,
-            etag: Some(format!("etag-{}", part.number)),
+            etag: Some(self.etag(hex::encode(md5))),
             crc64nvme: part.crc64nvme,
         })
     }
@@ -588,21 +653,23 @@ impl ObjectStore for MemoryObjects {
         upload_id: &str,
         parts: Vec<UploadedPart>,
         crc64nvme: Option<&str>,
-    ) -> Result<(), ObjectStoreError> {
+    ) -> Result<Option<String>, ObjectStoreError> {
         let mut state = self.lock();
         let upload = state
             .uploads
             .remove(upload_id)
             .ok_or_else(|| missing("CompleteMultipartUpload", bucket, key))?;
-        let mut data = Vec::new();
+        let (mut data, mut md5s) = (Vec::new(), Vec::new());
         for p in &parts {
-            data.extend_from_slice(
-                upload
-                    .parts
-                    .get(&p.number)
-                    .ok_or_else(|| missing("CompleteMultipartUpload", bucket, key))?,
-            );
+            let part = upload
+                .parts
+                .get(&p.number)
+                .ok_or_else(|| missing("CompleteMultipartUpload", bucket, key))?;
+            data.extend_from_slice(part);
+            md5s.extend_from_slice(&Md5::digest(part));
         }
+        // S3's multipart ETag: the MD5 of the parts' MD5s, and their count.
+        let etag = self.etag(format!("{}-{}", hex::encode(Md5::digest(&md5s)), parts.len()));
         let crc = crc_text(&data);
         if crc64nvme.is_some_and(|c| c != crc) {
             return Err(ObjectStoreError::failed(
@@ -615,9 +682,10 @@ impl ObjectStore for MemoryObjects {
         let stored = Stored {
             data: Bytes::from(data),
             crc64nvme: crc,
+            etag: Some(etag.clone()),
         };
         state.objects.insert((upload.bucket, upload.key), stored);
-        Ok(())
+        Ok(Some(etag))
     }
 
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), ObjectStoreError> {

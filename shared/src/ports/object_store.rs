@@ -86,6 +86,8 @@ pub struct PartUpload {
     pub data: Bytes,
     /// The part's CRC64NVME (base64), which the store checks on receipt.
     pub crc64nvme: Option<String>,
+    /// The part's MD5 (base64), sent as `Content-MD5`, which the store checks on receipt.
+    pub content_md5: Option<String>,
 }
 
 /// A part the store accepted, as the completion names it.
@@ -122,7 +124,8 @@ pub trait ObjectStore: Send + Sync {
     async fn create_multipart(&self, bucket: &str, key: &str, options: &UploadOptions) -> Result<String, ObjectStoreError>;
     async fn upload_part(&self, bucket: &str, key: &str, upload_id: &str, part: PartUpload) -> Result<UploadedPart, ObjectStoreError>;
     /// Completes an upload from its parts in order; with `crc64nvme`, the store checks the
-    /// whole object against it.
+    /// whole object against it. Answers the object's ETag (without quotes), when the store
+    /// sends one.
     async fn complete_multipart(
         &self,
         bucket: &str,
@@ -130,7 +133,7 @@ pub trait ObjectStore: Send + Sync {
         upload_id: &str,
         parts: Vec<UploadedPart>,
         crc64nvme: Option<&str>,
-    ) -> Result<(), ObjectStoreError>;
+    ) -> Result<Option<String>, ObjectStoreError>;
     async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), ObjectStoreError>;
     /// Uploads under `prefix` that were started and neither completed nor aborted.
     async fn open_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<OpenUpload>, ObjectStoreError>;

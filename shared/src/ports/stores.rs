@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{ApiKey, Destination, Execution, ExecutionStatus, Hook, ItemResult, Job, LogEntry, Settings, Stage};
+use crate::domain::{ApiKey, Destination, Execution, ExecutionStatus, Hook, ItemResult, Job, LogEntry, Settings, Stage, Verification};
 use crate::error::StoreError;
 
 /// Jobs.
@@ -30,6 +30,8 @@ pub trait DestinationRepository: Send + Sync {
     async fn get_destination(&self, id: &str) -> Result<Option<Destination>, StoreError>;
     async fn list_destinations(&self) -> Result<Vec<Destination>, StoreError>;
     async fn delete_destination(&self, id: &str) -> Result<bool, StoreError>;
+    /// Remembers how the destination's uploads are verified (done when it is gone).
+    async fn record_verification(&self, id: &str, verification: Verification) -> Result<(), StoreError>;
 }
 
 /// Hooks.

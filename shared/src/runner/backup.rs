@@ -16,8 +16,9 @@ use super::Runner;
 use crate::domain::policy::secrets_of_items;
 use crate::domain::{
     ApiKey, Destination, Execution, ExecutionStatus, HookType, Item, ItemResult, Job, LogLevel, Manifest, ManifestItem, Source, Stage,
-    MANIFEST_NAME,
+    Verification, MANIFEST_NAME,
 };
+use crate::engine::integrity;
 use crate::engine::sources::{self, kind_name, SourceContext};
 use crate::engine::upload::{backup_item, EngineLog, ItemBackup, Target};
 use crate::engine::EngineError;
@@ -46,7 +47,7 @@ impl Runner {
         let job = self.confined(self.job_of(execution, job).await?)?;
         // Both read the store: at once, since every round trip delays the first byte.
         let (destinations, hooks) = tokio::join!(self.destinations_of(&job), self.hooks_for(&job, state));
-        let (destinations, mut hooks) = (destinations?, hooks);
+        let (destinations, mut hooks) = (self.with_verification(destinations?, state).await, hooks);
         let secrets = self.read_secrets(secrets_of_items(&job.items), &mut hooks).await?;
         state.items_total.store(job.items.len(), Ordering::Relaxed);
         state.log(
@@ -66,6 +67,47 @@ impl Runner {
             secrets,
             log_id: execution.id.clone(),
         })
+    }
+}
+
+impl Runner {
+    /// The destinations, each knowing how its uploads are verified: a destination's first
+    /// backup probes its store once and remembers the answer on it. A probe that fails
+    /// leaves the destination unprobed (its objects are read back this time).
+    async fn with_verification(&self, mut destinations: Vec<Destination>, state: &RunState) -> Vec<Destination> {
+        for d in destinations.iter_mut().filter(|d| d.verification.is_none()) {
+            let probed = integrity::probe(self.store_of(d).as_ref(), &d.bucket, &d.prefix).await;
+            match probed {
+                Ok(probed) => {
+                    if let Some(warning) = probed.misreports {
+                        state.log(LogLevel::Warning, format!("Destination '{}': {warning}", d.name));
+                    }
+                    state.log(
+                        LogLevel::Info,
+                        format!(
+                            "Destination '{}': its store is verified by {} from now on",
+                            d.name,
+                            probed.verification.describe()
+                        ),
+                    );
+                    if let Err(e) = self.stores.destinations.record_verification(&d.id, probed.verification).await {
+                        state.log(
+                            LogLevel::Warning,
+                            format!("Destination '{}': could not remember how it is verified: {e}", d.name),
+                        );
+                    }
+                    d.verification = Some(probed.verification);
+                }
+                Err(e) => state.log(
+                    LogLevel::Warning,
+                    format!(
+                        "Destination '{}': probing its store failed ({e}); its objects are read back to verify them",
+                        d.name
+                    ),
+                ),
+            }
+        }
+        destinations
     }
 }
 
@@ -199,6 +241,7 @@ impl Runner {
                 bucket: d.bucket.clone(),
                 key: d.object_key(&task.job.id, &execution.id, &object),
                 storage_class: d.storage_class.clone(),
+                verification: d.verification.unwrap_or(Verification::ReadBack),
             })
             .collect();
         state.log(

@@ -559,7 +559,12 @@ async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Response<Body> {
                 } else {
                     crc_fast::checksum_combine(CrcAlgorithm::Crc64Nvme, crc, p.crc64, p.size)
                 };
-                md5s.extend_from_slice(p.etag.as_bytes());
+                // S3's multipart ETag is the MD5 of the parts' binary MD5s (opaque ETags,
+                // of parts sent without Content-MD5, count as their text).
+                match hex::decode(&p.etag) {
+                    Ok(md5) if md5.len() == 16 => md5s.extend_from_slice(&md5),
+                    _ => md5s.extend_from_slice(p.etag.as_bytes()),
+                }
                 chunks.extend(p.chunks.iter().cloned());
                 size += p.size;
             }

@@ -399,11 +399,12 @@ async fn a_postgres_backup_restores_into_a_fresh_database_with_identical_rows() 
     assert!(!everything.contains(&pg.password), "password leaked");
 }
 
-/// A destination on a store that keeps no checksums is verified by reading the object
-/// back: with an honest store the run succeeds, with one that damages what it stores
-/// the run fails and says so.
+/// Each destination's store is probed once and verified its way: one that keeps no
+/// checksums but answers S3's ETags through Content-MD5 and the multipart ETag (no GET
+/// of a backup, counted by a proxy in front of it), one that damages what it stores fails
+/// the run, one that misreports checksums is named and the run succeeds.
 #[tokio::test]
-async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run() {
+async fn each_store_is_verified_the_way_its_probe_found_and_damage_fails_the_run() {
     // Each store, and how the backup must end.
     #[derive(PartialEq)]
     enum Store {
@@ -416,7 +417,9 @@ async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run(
         spawn_bench_s3(&["--no-checksums", "--corrupt"]).await,
         spawn_bench_s3(&["--misreport"]).await,
     ];
-    let endpoints: Vec<&str> = stores.iter().map(|(_, e)| e.as_str()).collect();
+    // Counts the GETs the first store is sent.
+    let proxy = crate::faults::FaultProxy::before(&stores[0].1, &[]).await;
+    let endpoints = [proxy.url.clone(), stores[1].1.clone(), stores[2].1.clone()];
     let app = TestApp::spawn_with(Options {
         extra_env: vec![("CAIRN_ALLOWED_ENDPOINTS".into(), endpoints.join(","))],
         ..Options::default()
@@ -424,7 +427,8 @@ async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run(
     .await;
     let dir = tempfile::tempdir().unwrap();
     make_tree(&dir.path().join("src"));
-    for ((mut store, endpoint), kind) in stores.into_iter().zip([Store::KeepsNoChecksums, Store::Damages, Store::Misreports]) {
+    let kinds = [Store::KeepsNoChecksums, Store::Damages, Store::Misreports];
+    for (((mut store, _), endpoint), kind) in stores.into_iter().zip(endpoints).zip(kinds) {
         let created = reqwest::Client::new().put(format!("{endpoint}/other")).send().await.unwrap();
         assert!(created.status().is_success(), "bench-s3 made no bucket");
         let (status, body) = app
@@ -443,35 +447,51 @@ async fn without_store_checksums_objects_are_read_back_and_damage_fails_the_run(
             }))
             .await;
         let e = app.wait_for_end(&app.run_job(&job).await, Duration::from_secs(60)).await;
-        let listing = reqwest::get(format!("{endpoint}/other?list-type=2"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        store.kill().unwrap();
-        store.wait().unwrap();
         let logs = e["logs"].to_string();
-        if kind == Store::Damages {
-            assert!(!listing.contains("<Key>"), "the damaged object was left behind: {listing}");
-        }
         match kind {
             Store::Damages => {
                 assert_eq!(e["status"], "Failed", "{e}");
+                assert!(logs.contains("does not keep what it is sent"), "the probe saw no damage: {logs}");
                 let error = e["error"].as_str().unwrap();
                 assert!(
                     error.contains("verification of s3://other/") && error.contains("re-read gives SHA-256"),
                     "{error}"
                 );
                 assert!(!logs.contains("could not abort"), "a completed upload is never aborted: {logs}");
+                let listing = reqwest::get(format!("{endpoint}/other?list-type=2"))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                assert!(!listing.contains("<Key>"), "the damaged object was left behind: {listing}");
             }
-            Store::KeepsNoChecksums => assert_eq!(e["status"], "Success", "{e}"),
-            Store::Misreports => {
-                // Read back once: the bytes are right, so the run succeeds and the store is named.
+            Store::KeepsNoChecksums => {
                 assert_eq!(e["status"], "Success", "{e}");
-                assert!(logs.contains("misreports checksums") && logs.contains("s3://other/b/"), "{logs}");
+                assert!(
+                    logs.contains("verified by Content-MD5 on every part and the multipart ETag"),
+                    "{logs}"
+                );
+                // The probe's one read, and none of the backup; a second run probes no more.
+                assert_eq!(proxy.stats().await["GetObject"]["requests"], 1, "{}", proxy.stats().await);
+                let again = app.wait_for_end(&app.run_job(&job).await, Duration::from_secs(60)).await;
+                assert_eq!(again["status"], "Success", "{again}");
+                assert!(!again["logs"].to_string().contains("from now on"), "probed twice: {again}");
+                assert_eq!(proxy.stats().await["GetObject"]["requests"], 1, "{}", proxy.stats().await);
+                assert!(proxy.stats().await["UploadPart"]["requests"].as_u64().unwrap() >= 3);
+                let (_, all) = app.get("/api/destinations").await;
+                let d = all["data"].as_array().unwrap().iter().find(|d| d["id"] == dest.as_str()).unwrap();
+                assert_eq!(d["verification"], "contentMd5", "{d}");
+            }
+            Store::Misreports => {
+                // The probe's read shows the bytes are right: the run succeeds and the
+                // store is named.
+                assert_eq!(e["status"], "Success", "{e}");
+                assert!(logs.contains("misreports checksums") && logs.contains("s3://other/"), "{logs}");
             }
         }
+        store.kill().unwrap();
+        store.wait().unwrap();
     }
 }
 

@@ -13,9 +13,9 @@ use crate::backups::{describe, make_tree};
 use crate::helpers::{binary, free_port, Options, TestApp, ENDPOINT};
 
 /// The proxy, killed when dropped.
-struct FaultProxy {
+pub struct FaultProxy {
     child: Child,
-    url: String,
+    pub url: String,
 }
 
 impl Drop for FaultProxy {
@@ -26,10 +26,16 @@ impl Drop for FaultProxy {
 }
 
 impl FaultProxy {
-    async fn start(faults: &[&str]) -> Self {
+    /// A proxy in front of the local endpoint.
+    pub async fn start(faults: &[&str]) -> Self {
+        Self::before(ENDPOINT, faults).await
+    }
+
+    /// A proxy in front of `upstream`.
+    pub async fn before(upstream: &str, faults: &[&str]) -> Self {
         let port = free_port();
         let mut cmd = Command::new(binary("fault-proxy"));
-        cmd.args(["--port", &port.to_string(), "--upstream", ENDPOINT]);
+        cmd.args(["--port", &port.to_string(), "--upstream", upstream]);
         for f in faults {
             cmd.args(["--fault", f]);
         }
@@ -47,7 +53,7 @@ impl FaultProxy {
     }
 
     /// `{"UploadPart": {"requests": n, "faults": m}, ...}`.
-    async fn stats(&self) -> Value {
+    pub async fn stats(&self) -> Value {
         reqwest::get(format!("{}/__proxy/stats", self.url))
             .await
             .unwrap()

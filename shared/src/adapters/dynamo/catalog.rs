@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{err, is_condition_failed, s, DynamoStore};
-use crate::domain::{Destination, Hook, Job};
+use crate::domain::{Destination, Hook, Job, Verification};
 use crate::error::StoreError;
 use crate::ports::{DestinationRepository, HookRepository, JobRepository};
 
@@ -96,5 +96,27 @@ impl DestinationRepository for DynamoStore {
 
     async fn delete_destination(&self, id: &str) -> Result<bool, StoreError> {
         self.delete_existing(&self.tables.destinations, ("id", s(id))).await
+    }
+
+    async fn record_verification(&self, id: &str, verification: Verification) -> Result<(), StoreError> {
+        let value = serde_json::to_value(verification)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.tables.destinations)
+            .key("id", s(id))
+            .update_expression("SET verification = :v")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":v", s(&value))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
     }
 }

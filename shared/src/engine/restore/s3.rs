@@ -62,6 +62,7 @@ fn upload_entry(mut entry: impl Read, bucket: &str, key: &str, ctx: &SourceConte
                 number,
                 data: Bytes::from(buf),
                 crc64nvme: None,
+                content_md5: None,
             };
             parts.push(rt.block_on(store.upload_part(bucket, key, &upload_id, part))?);
             if last {
