@@ -1,5 +1,6 @@
-//! A restore: the backup's manifest read, every selected object checked (SHA-256, size,
-//! entry paths) before anything is written, then each item applied to its target.
+//! A restore: the backup's manifest read, then each selected item streamed once into a
+//! staging copy of its target and moved into place only when its SHA-256 and size match
+//! the manifest (see [`crate::engine::restore`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use crate::domain::policy::secrets_of_restore;
 use crate::domain::{Execution, ItemResult, Job, LogLevel, ManifestItem, RestoreRequest, RestoreTarget, Stage};
 use crate::engine::crypto::{self, Identities};
 use crate::engine::io::BodyReader;
-use crate::engine::restore::{self as apply, check_directory_target, verify_before_apply};
+use crate::engine::restore::{check_directory_target, restore_checked};
 use crate::engine::sources::SourceContext;
 use crate::engine::verify::read_manifest;
 use crate::engine::EngineError;
@@ -129,41 +130,10 @@ impl Runner {
         Ok(BodyReader::new(body, tokio::runtime::Handle::current()))
     }
 
-    /// Pass one: every selected object read and checked before anything is written.
-    async fn check_all(&self, task: &RestoreTask, state: &RunState, identity: Option<&Identities>) -> Result<(), Outcome> {
-        let total = task.selected.len().max(1);
-        for (n, (item, _)) in task.selected.iter().enumerate() {
-            if item.encrypted && identity.is_none() {
-                return Err(Outcome::failed(format!(
-                    "item '{}' is encrypted: give decryption.identityFile or decryption.identityEnv",
-                    item.name
-                )));
-            }
-            let reader = self
-                .object_reader(task, item)
-                .await
-                .map_err(|e| Outcome::failed(format!("item '{}' cannot be read: {e}", item.name)))?;
-            let (item_c, identity_c) = (item.clone(), identity.cloned());
-            let checked = tokio::task::spawn_blocking(move || {
-                verify_before_apply(reader, &item_c, |r| crypto::decrypting(r, item_c.encrypted, identity_c.as_ref()))
-            })
-            .await
-            .unwrap_or_else(|e| Err(EngineError::Damaged(format!("the check stopped: {e}"))));
-            if let Err(e) = checked {
-                return Err(Outcome::failed(format!(
-                    "item '{}' failed its checksum before anything was written: {e}",
-                    item.name
-                )));
-            }
-            state.log(LogLevel::Info, format!("Item '{}': SHA-256 and size match the manifest", item.name));
-            state.raise_progress(u8::try_from(10 + 40 * (n + 1) / total).unwrap_or(50));
-        }
-        Ok(())
-    }
-
-    /// Pass two: one item applied to its target, streaming.
+    /// One item, in one pass: streamed into a staging copy of its target while its
+    /// SHA-256 and size are checked, moved into place only when they match.
     #[tracing::instrument(skip_all, fields(item = %item.name))]
-    async fn apply_one(
+    async fn restore_one(
         &self,
         task: &RestoreTask,
         state: &RunState,
@@ -173,23 +143,33 @@ impl Runner {
     ) -> ItemResult {
         let reader = match self.object_reader(task, item).await {
             Ok(r) => r,
-            Err(e) => return ItemResult::failed(item.name.clone(), e.to_string()),
+            Err(e) => {
+                state.log(LogLevel::Error, format!("Item '{}' cannot be read: {e}", item.name));
+                return ItemResult::failed(item.name.clone(), e.to_string());
+            }
         };
         let ctx = SourceContext::new(state.signals.clone(), self.objects.default_store(), None, task.secrets.clone());
         let (item_c, target_c, identity_c) = (item.clone(), target.clone(), identity.cloned());
-        let applied = tokio::task::spawn_blocking(move || {
-            let plain = crypto::decrypting(Box::new(reader), item_c.encrypted, identity_c.as_ref())?;
-            apply::apply(plain, &item_c, &target_c, &ctx)
+        let restored = tokio::task::spawn_blocking(move || {
+            restore_checked(reader, &item_c, &target_c, &ctx, |r| {
+                crypto::decrypting(r, item_c.encrypted, identity_c.as_ref())
+            })
         })
         .await
         .unwrap_or_else(|e| Err(EngineError::Target(format!("the restore stopped: {e}"))));
-        match applied {
-            Ok(count) => {
+        match restored {
+            Ok((count, note)) => {
                 let to = target.describe();
                 state.log(
                     LogLevel::Info,
-                    format!("Item '{}' restored to {to} ({count} entries/bytes)", item.name),
+                    format!(
+                        "Item '{}': SHA-256 and size match the manifest; restored to {to} ({count} entries/bytes)",
+                        item.name
+                    ),
                 );
+                if let Some(note) = note {
+                    state.log(LogLevel::Info, format!("Item '{}': {note}", item.name));
+                }
                 ItemResult::succeeded(item.name.clone(), item.stored_bytes)
             }
             Err(e) => {
@@ -232,7 +212,7 @@ impl Task for RestoreTask {
     }
 }
 
-/// Checks every target and object, then applies each item.
+/// Checks every target, then restores each item.
 async fn restore_items(task: &RestoreTask, runner: &Runner, state: &Arc<RunState>) -> Outcome {
     for (item, target) in &task.selected {
         if let RestoreTarget::Directory { path, overwrite } = target {
@@ -245,11 +225,13 @@ async fn restore_items(task: &RestoreTask, runner: &Runner, state: &Arc<RunState
         Ok(i) => i,
         Err(e) => return Outcome::failed(e.to_string()),
     };
-    state.advance(Stage::Verifying, 10);
-    if let Err(refused) = runner.check_all(task, state, identity.as_ref()).await {
-        return refused;
+    if let Some((item, _)) = task.selected.iter().find(|(i, _)| i.encrypted && identity.is_none()) {
+        return Outcome::failed(format!(
+            "item '{}' is encrypted: give decryption.identityFile or decryption.identityEnv",
+            item.name
+        ));
     }
-    state.advance(Stage::Restoring, 50);
+    state.advance(Stage::Restoring, 10);
     let total = task.selected.len().max(1);
     let mut results = Vec::new();
     let mut size = 0;
@@ -258,10 +240,10 @@ async fn restore_items(task: &RestoreTask, runner: &Runner, state: &Arc<RunState
             results.push(ItemResult::cancelled(item.name.clone(), "cancelled".into()));
             continue;
         }
-        let result = runner.apply_one(task, state, item, target, identity.as_ref()).await;
+        let result = runner.restore_one(task, state, item, target, identity.as_ref()).await;
         size += result.size.unwrap_or(0);
         results.push(result);
-        state.raise_progress(u8::try_from(50 + 45 * (n + 1) / total).unwrap_or(95));
+        state.raise_progress(u8::try_from(10 + 85 * (n + 1) / total).unwrap_or(95));
     }
     Outcome::from_items(results, size, state.cancelled())
 }

@@ -75,12 +75,15 @@ async fn a_directory_backup_restores_into_a_new_directory_equal_to_the_source() 
     assert_eq!(status, 409);
 }
 
+/// A restore reads each object once, into a staging copy beside the target: an object
+/// damaged halfway (or cut short) fails its item and leaves the target as it was.
 #[tokio::test]
-async fn a_corrupted_object_fails_the_restore_before_anything_is_written() {
+async fn a_restore_whose_object_is_damaged_halfway_writes_nothing_into_the_target() {
     let app = TestApp::spawn().await;
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
     make_tree(&src);
+    fs::write(src.join("big.txt"), "every line the same, so it compresses\n".repeat(200_000)).unwrap();
     let (_, backup, e) = backup_of(
         &app,
         json!({"name": "files", "items": [{"name": "tree", "source": {"kind": "directory", "path": src}}]}),
@@ -88,15 +91,45 @@ async fn a_corrupted_object_fails_the_restore_before_anything_is_written() {
     .await;
     let folder = key_of(e["path"].as_str().unwrap(), &app.bucket);
     let key = format!("{folder}tree.tar.zst");
-    let mut bytes = app.object_bytes(&key).await;
-    bytes.truncate(bytes.len() - 100);
-    app.put_object(&key, bytes).await;
+    let intact = app.object_bytes(&key).await;
     let dst = work.path().join("restored");
-    let r = restore(&app, &backup, json!({"target": {"kind": "directory", "path": dst}})).await;
-    assert_eq!(r["status"], "Failed");
-    let error = r["error"].as_str().unwrap();
-    assert!(error.contains("item 'tree' failed its checksum"), "{error}");
-    assert!(!dst.exists(), "nothing written");
+    fs::create_dir(&dst).unwrap();
+    fs::write(dst.join("kept.txt"), "before").unwrap();
+    let mut halfway = intact.clone();
+    let middle = halfway.len() / 2;
+    halfway[middle] ^= 0x5a;
+    let mut cut = intact.clone();
+    cut.truncate(intact.len() - 100);
+    for damaged in [halfway, cut] {
+        app.put_object(&key, damaged).await;
+        let r = restore(
+            &app,
+            &backup,
+            json!({"target": {"kind": "directory", "path": dst, "overwrite": true}}),
+        )
+        .await;
+        assert_eq!(r["status"], "Failed", "{r}");
+        let error = r["error"].as_str().unwrap();
+        assert!(error.contains("nothing was written to the target"), "{error}");
+        let left: Vec<_> = fs::read_dir(&dst).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("kept.txt")], "the target changed");
+        assert_eq!(fs::read_to_string(dst.join("kept.txt")).unwrap(), "before");
+        let staged = fs::read_dir(work.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".cairn"));
+        assert_eq!(staged.count(), 0, "a staging copy was left");
+    }
+    // Intact again, the same restore goes through, over the target.
+    app.put_object(&key, intact).await;
+    let r = restore(
+        &app,
+        &backup,
+        json!({"target": {"kind": "directory", "path": dst, "overwrite": true}}),
+    )
+    .await;
+    assert_eq!(r["status"], "Success", "{r}");
+    assert_eq!(fs::read_to_string(dst.join("kept.txt")).unwrap(), "before");
+    assert_eq!(fs::read(dst.join("big.txt")).unwrap(), fs::read(src.join("big.txt")).unwrap());
 }
 
 #[tokio::test]
@@ -345,6 +378,11 @@ async fn postgres_backup_restore_and_clone_give_identical_rows_with_the_seed_hoo
         "prod",
         "INSERT INTO accounts SELECT g, 'owner ' || g, g * 100 FROM generate_series(1, 2000) g",
     );
+    // Some 12 MB of dump, more than a restore client is held short of.
+    pg.psql(
+        "prod",
+        "CREATE TABLE events AS SELECT g AS id, md5(g::text) AS digest FROM generate_series(1, 300000) g",
+    );
     let hooks = HookDir::new();
     let mut options = hooks.options();
     options.extra_env.push(("CAIRN_SECRET_TEST_PG".into(), pg.password.clone()));
@@ -365,7 +403,7 @@ async fn postgres_backup_restore_and_clone_give_identical_rows_with_the_seed_hoo
     let original = pg.psql("prod", q);
 
     // Backup, then restore into a database that does not exist yet.
-    let (job, backup, _) =
+    let (job, backup, backed_up) =
         backup_of(&app, json!({"name": "prod db", "items": [{"name": "prod", "source": {"kind": "postgres", "url": url("prod"), "passwordEnv": "CAIRN_SECRET_TEST_PG"}}]})).await;
     let r = restore(
         &app,
@@ -388,6 +426,28 @@ async fn postgres_backup_restore_and_clone_give_identical_rows_with_the_seed_hoo
     assert_eq!(post[0][7], "100");
     assert_eq!(post[0][8], r["id"].as_str().unwrap());
     let _ = job;
+
+    // Damaged halfway, the dump restores nothing: its transaction is rolled back and the
+    // database it created dropped.
+    let folder = key_of(backed_up["path"].as_str().unwrap(), &app.bucket);
+    let key = app.object_keys(&folder).await.into_iter().find(|k| k.ends_with(".zst")).unwrap();
+    let mut damaged = app.object_bytes(&key).await;
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x5a;
+    app.put_object(&key, damaged).await;
+    let r = restore(
+        &app,
+        &backup,
+        json!({"items": [{"name": "prod", "target": {"kind": "postgres", "url": url("damaged"), "passwordEnv": "CAIRN_SECRET_TEST_PG"}}]}),
+    )
+    .await;
+    assert_eq!(r["status"], "Failed", "{r:#}");
+    assert!(r["error"].as_str().unwrap().contains("nothing was written"), "{r:#}");
+    assert_eq!(
+        pg.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname = 'damaged'")
+            .trim(),
+        "0"
+    );
 
     // Clone prod into staging without storing a backup.
     let clone_job = app

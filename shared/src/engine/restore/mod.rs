@@ -1,24 +1,29 @@
-//! Restoring one item: [`check`] reads the object once (SHA-256 and size against the
-//! manifest, every archive entry's path) before anything is written; [`apply`] then
-//! decompresses it into its target. Both stream with bounded memory.
+//! Restoring one item in one pass: [`restore_checked`] streams the object into a staging
+//! copy of its target while hashing it, and moves the copy into place only when its
+//! SHA-256 and size match the manifest; on a mismatch, or any failure, the staging copy
+//! is removed and the target is left as it was. Memory stays bounded whatever the size.
 //!
 //! # Layout
-//! - [`check`]: the checks made before anything is written.
+//! - [`check`]: entry paths and directory targets.
+//! - [`staging`]: the staging copy each target kind writes into, and its commit.
 //! - [`directory`], [`database`], [`s3`]: one target kind each.
 
 pub mod check;
 pub mod database;
 pub mod directory;
 pub mod s3;
+pub mod staging;
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::Path;
 
-pub use check::{check_directory_target, check_entry_path, verify_before_apply};
+pub use check::{check_directory_target, check_entry_path};
+pub use staging::Staged;
 
 use super::sources::SourceContext;
 use crate::domain::job::secret_ref;
 use crate::domain::{ManifestItem, RestoreTarget};
+use crate::engine::io::Tee;
 use crate::error::EngineError;
 
 /// A target that refused the data, with the reason.
@@ -37,27 +42,83 @@ fn target_password(env: &Option<String>, secret: &Option<String>, ctx: &SourceCo
     named.map(|s| ctx.secret_value(s, "password")).transpose()
 }
 
-/// Pass two: applies the compressed stream `plain` (already decrypted) to `target`.
+/// Restores one stored object (as stored: `decrypt` makes the compressed stream of it)
+/// into `target`, checking its SHA-256 and size against the manifest as it streams;
+/// answers what was written (entries, objects or bytes, by target) and the commit's note.
 ///
 /// # Errors
-/// As [`apply_uncompressed`], and a stream that is not zstd.
-pub fn apply(plain: impl Read, item: &ManifestItem, target: &RestoreTarget, ctx: &SourceContext) -> Result<u64, EngineError> {
-    let decoder = zstd::stream::read::Decoder::new(plain)?;
-    apply_uncompressed(decoder, item, target, ctx)
+/// A mismatch or damaged stream (nothing is written then), or a target that refuses the
+/// data.
+pub fn restore_checked(
+    object: impl Read,
+    item: &ManifestItem,
+    target: &RestoreTarget,
+    ctx: &SourceContext,
+    decrypt: impl FnOnce(Box<dyn Read + '_>) -> Result<Box<dyn Read + '_>, EngineError>,
+) -> Result<(u64, Option<String>), EngineError> {
+    let mut tee = Tee::new(object);
+    let (staged, count) = {
+        let plain = decrypt(Box::new(&mut tee))?;
+        stage(zstd::stream::read::Decoder::new(plain)?, item, target, ctx).map_err(untouched)?
+    };
+    // Whatever the decoder left unread (a frame's end) counts too.
+    if let Err(e) = io::copy(&mut tee, &mut io::sink()) {
+        staged.discard();
+        return Err(untouched(damaged(format!("the object did not read to its end: {e}"))));
+    }
+    let (sha, bytes) = tee.finish();
+    let mismatch = if sha != item.sha256 {
+        Some(format!("SHA-256 {sha} differs from the manifest's {}", item.sha256))
+    } else if bytes != item.stored_bytes {
+        Some(format!("size {bytes} differs from the manifest's {}", item.stored_bytes))
+    } else {
+        None
+    };
+    if let Some(why) = mismatch {
+        staged.discard();
+        return Err(untouched(damaged(why)));
+    }
+    let note = staged.commit()?;
+    Ok((count, note))
 }
 
-/// Applies an uncompressed stream (a tar archive or a dump) to `target`: the second half
-/// of a restore, and the receiving end of a clone. Answers what was written (entries,
-/// objects or bytes, by target).
+/// A failure before the commit, saying that the target was left as it was.
+fn untouched(e: EngineError) -> EngineError {
+    const UNTOUCHED: &str = "nothing was written to the target";
+    match e {
+        EngineError::Damaged(m) => EngineError::Damaged(format!("{m}; {UNTOUCHED}")),
+        EngineError::Target(m) => EngineError::Target(format!("{m}; {UNTOUCHED}")),
+        other => other,
+    }
+}
+
+/// Applies an uncompressed stream (a tar archive or a dump) to `target` at once: the
+/// receiving end of a clone, whose stream has no manifest to check.
 ///
 /// # Errors
-/// A target that does not fit the item's kind, or refuses the data.
+/// As [`stage`].
 pub fn apply_uncompressed(
     decoder: impl Read,
     item: &ManifestItem,
     target: &RestoreTarget,
     ctx: &SourceContext,
 ) -> Result<u64, EngineError> {
+    let (staged, count) = stage(decoder, item, target, ctx)?;
+    staged.commit()?;
+    Ok(count)
+}
+
+/// Writes an uncompressed stream into a staging copy of `target`.
+///
+/// # Errors
+/// A target that does not fit the item's kind, or refuses the data; nothing is left of
+/// the staging copy then.
+pub fn stage(
+    decoder: impl Read,
+    item: &ManifestItem,
+    target: &RestoreTarget,
+    ctx: &SourceContext,
+) -> Result<(Box<dyn Staged>, u64), EngineError> {
     match target {
         RestoreTarget::Directory { path, overwrite } => {
             if item.format != "tar" {
@@ -66,23 +127,23 @@ pub fn apply_uncompressed(
                     item.name, item.kind
                 )));
             }
-            directory::unpack(decoder, Path::new(path), *overwrite)
+            directory::stage(decoder, Path::new(path), *overwrite)
         }
         RestoreTarget::Postgres {
             url,
             password_env,
             password_secret,
-        } => database::restore_postgres(decoder, item, url, target_password(password_env, password_secret, ctx)?, ctx),
+        } => database::stage_postgres(decoder, item, url, target_password(password_env, password_secret, ctx)?, ctx),
         RestoreTarget::Mysql {
             url,
             password_env,
             password_secret,
-        } => database::restore_mysql(decoder, item, url, target_password(password_env, password_secret, ctx)?, ctx),
+        } => database::stage_mysql(decoder, item, url, target_password(password_env, password_secret, ctx)?, ctx),
         RestoreTarget::S3 { bucket, prefix } => {
             if item.format != "tar" {
                 return Err(refused(format!("item '{}' is a dump; only archives restore into S3", item.name)));
             }
-            s3::unpack(decoder, bucket, prefix, ctx)
+            s3::stage(decoder, bucket, prefix, ctx)
         }
     }
 }
