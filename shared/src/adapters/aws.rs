@@ -9,24 +9,34 @@ use aws_config::BehaviorVersion;
 /// standard retry policy.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
 
-/// How many attempts a call gets in this process.
-pub fn max_attempts() -> u32 {
-    std::env::var("AWS_MAX_ATTEMPTS")
+/// How long a response may stall before its attempt fails, in seconds
+/// (`CAIRN_AWS_READ_TIMEOUT_SECONDS` changes it).
+pub const DEFAULT_READ_TIMEOUT_SECONDS: u64 = 60;
+
+/// A positive number from the environment, or `default`.
+fn env_number<T: std::str::FromStr + PartialOrd + Default>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+        .filter(|n| *n > T::default())
+        .unwrap_or(default)
+}
+
+/// How many attempts a call gets in this process.
+pub fn max_attempts() -> u32 {
+    env_number("AWS_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
 }
 
 /// The SDK's configuration, with Cairn's retries and timeouts: a connection that does not
 /// open in 5 s, or a response that stalls for 60 s, is an attempt that failed.
 async fn load_sdk_config() -> aws_config::SdkConfig {
+    let read_timeout = env_number("CAIRN_AWS_READ_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT_SECONDS);
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(max_attempts()))
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
-                .read_timeout(Duration::from_secs(60))
+                .read_timeout(Duration::from_secs(read_timeout))
                 .build(),
         )
         .load()

@@ -40,6 +40,8 @@ struct State {
     /// Executions holding a slot.
     running: u32,
     hits: HashMap<String, u64>,
+    /// Lease renewals still to fail, as a store that is down would.
+    failing_renewals: u32,
 }
 
 impl MemoryStore {
@@ -49,6 +51,11 @@ impl MemoryStore {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("memory store lock")
+    }
+
+    /// The next `n` lease renewals fail.
+    pub fn fail_renewals(&self, n: u32) {
+        self.lock().failing_renewals = n;
     }
 
     /// How many executions hold a slot (for tests of the cap).
@@ -319,6 +326,13 @@ impl ExecutionStore for MemoryStore {
 
     async fn renew(&self, id: &str, owner: &str, beat: &Heartbeat) -> Result<RenewOutcome, StoreError> {
         let mut state = self.lock();
+        if state.failing_renewals > 0 {
+            state.failing_renewals -= 1;
+            return Err(StoreError::Dynamo {
+                operation: "UpdateItem",
+                message: "503 ServiceUnavailable: injected".into(),
+            });
+        }
         match state.executions.get_mut(id) {
             Some(e) if e.status == ExecutionStatus::Running && e.owner.as_deref() == Some(owner) => {
                 e.progress = e.progress.max(beat.progress);

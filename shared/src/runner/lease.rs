@@ -161,8 +161,15 @@ pub(super) async fn flush_logs(store: &dyn ExecutionStore, state: &RunState) {
 }
 
 /// Every second: write logs, renew the lease with progress and stage, and learn of
-/// cancels, until `stop` is notified or the lease is lost.
+/// cancels, until `stop` is notified or the lease is lost. A renewal that fails is tried
+/// again the next second; only when none succeeded before the lease ran out is the lease
+/// lost (the sweep may fail the execution from then on).
 pub(super) async fn heartbeat(store: Arc<dyn ExecutionStore>, owner: String, lease_seconds: u64, state: Arc<RunState>, stop: Arc<Notify>) {
+    let lease = i64::try_from(lease_seconds).unwrap_or(30);
+    // The claim has just set the lease.
+    let mut valid_until = time::now().timestamp() + lease;
+    // One renewal may not hold up the logs and cancels for long, retries included.
+    let renewal_limit = Duration::from_secs((lease_seconds / 3).clamp(1, 10));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -176,9 +183,19 @@ pub(super) async fn heartbeat(store: Arc<dyn ExecutionStore>, owner: String, lea
             progress: state.progress.load(Ordering::Relaxed).min(99),
             stage: state.stage(),
             bytes_read: state.bytes_read(),
-            lease_expires_at: time::now().timestamp() + i64::try_from(lease_seconds).unwrap_or(30),
+            lease_expires_at: time::now().timestamp() + lease,
         };
-        match store.renew(&state.execution_id, &owner, &beat).await {
+        let renewed = tokio::time::timeout(renewal_limit, store.renew(&state.execution_id, &owner, &beat)).await;
+        let renewed = renewed.unwrap_or_else(|_| {
+            Err(crate::error::StoreError::Dynamo {
+                operation: "UpdateItem",
+                message: format!("no answer in {} s", renewal_limit.as_secs()),
+            })
+        });
+        if matches!(renewed, Ok(RenewOutcome::Continue | RenewOutcome::CancelRequested)) {
+            valid_until = beat.lease_expires_at;
+        }
+        match renewed {
             Ok(RenewOutcome::Continue) => {}
             Ok(RenewOutcome::CancelRequested) => {
                 if !state.cancel_requested.swap(true, Ordering::Relaxed) {
@@ -187,12 +204,22 @@ pub(super) async fn heartbeat(store: Arc<dyn ExecutionStore>, owner: String, lea
                 }
             }
             Ok(RenewOutcome::LeaseLost) => {
-                state.lease_lost.store(true, Ordering::Relaxed);
-                state.signals.cancel.store(true, Ordering::Relaxed);
-                warn!(execution_id = %state.execution_id, "lease lost; stopping");
+                lose_lease(&state, "lease lost; stopping");
                 return;
             }
-            Err(e) => warn!(execution_id = %state.execution_id, error = %e, "could not renew the lease"),
+            Err(e) if time::now().timestamp() + 1 >= valid_until => {
+                warn!(execution_id = %state.execution_id, error = %e, "could not renew the lease");
+                lose_lease(&state, "the lease ran out before it could be renewed; stopping");
+                return;
+            }
+            Err(e) => warn!(execution_id = %state.execution_id, error = %e, "could not renew the lease; trying again"),
         }
     }
+}
+
+/// Stops the work: another runner (or the sweep) may own the execution now.
+fn lose_lease(state: &RunState, why: &str) {
+    state.lease_lost.store(true, Ordering::Relaxed);
+    state.signals.cancel.store(true, Ordering::Relaxed);
+    warn!(execution_id = %state.execution_id, "{why}");
 }

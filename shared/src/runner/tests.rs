@@ -108,6 +108,16 @@ impl Harness {
         id
     }
 
+    /// A queued config backup claimed by `owner` with a lease of `lease` seconds.
+    async fn claimed(&self, owner: &str, lease: i64) -> String {
+        let job = self.job(serde_json::json!({"kind": "config"})).await;
+        let id = self.service.run_job(&job, Trigger::Cli, None).await.unwrap().execution_id;
+        let until = time::now().timestamp() + lease;
+        let claimed = self.store.claim(&id, owner, until, 1, &time::iso(time::now())).await.unwrap();
+        assert!(matches!(claimed, ClaimOutcome::Claimed(_)));
+        id
+    }
+
     fn script(&self, name: &str, body: &str) -> String {
         let path = self.hooks_dir().join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -336,4 +346,30 @@ async fn an_intact_backup_restores_byte_for_byte() {
     assert_eq!(e.status, ExecutionStatus::Success, "{:?}", e.error);
     assert_eq!(std::fs::read(into.join("a.txt")).unwrap(), b"first file");
     assert_eq!(std::fs::read(into.join("sub/b.bin")).unwrap(), vec![7u8; 100_000]);
+}
+
+#[tokio::test]
+async fn renewals_that_fail_a_while_keep_the_run_while_the_lease_holds_and_lose_it_once_it_ran_out() {
+    use super::lease::{heartbeat, RunState};
+    let h = Harness::new();
+    let id = h.claimed("runner-1", 4).await;
+    let state = Arc::new(RunState::new(&id));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    h.store.fail_renewals(2);
+    let beating = tokio::spawn(heartbeat(h.store.clone(), "runner-1".into(), 4, state.clone(), stop.clone()));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        !state.lease_lost.load(std::sync::atomic::Ordering::Relaxed),
+        "two failed renewals lost the run"
+    );
+    assert!(!beating.is_finished());
+    // The store stays down: once the last renewed lease ran out the run stops.
+    h.store.fail_renewals(u32::MAX);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        state.lease_lost.load(std::sync::atomic::Ordering::Relaxed),
+        "the run outlived its lease"
+    );
+    assert!(state.signals.cancelled());
+    assert!(beating.is_finished());
 }

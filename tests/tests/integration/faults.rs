@@ -155,9 +155,13 @@ async fn a_complete_that_always_fails_fails_the_run_naming_it_and_leaves_nothing
         error.contains("CompleteMultipartUpload of s3://") && error.contains("500 InternalError") && error.contains("after 4 attempts"),
         "{error}"
     );
-    // Every attempt reached the store (the SDK's retries), and the upload was aborted.
+    // Every attempt reached the store (the SDK's retries: four for the destination's
+    // probe, which then fails with a warning, four for the item), and both uploads were
+    // aborted.
     let stats = proxy.stats().await;
-    assert_eq!(stats["CompleteMultipartUpload"]["requests"], 4, "{stats}");
+    assert_eq!(stats["CompleteMultipartUpload"]["requests"], 8, "{stats}");
+    assert_eq!(stats["AbortMultipartUpload"]["requests"], 2, "{stats}");
+    assert!(e["logs"].to_string().contains("probing its store failed"), "{e:#}");
     let s3 = app.s3().await;
     let open = s3.list_multipart_uploads().bucket(&app.bucket).send().await.unwrap();
     assert!(open.uploads().is_empty(), "uploads left: {:?}", open.uploads());
@@ -167,4 +171,46 @@ async fn a_complete_that_always_fails_fails_the_run_naming_it_and_leaves_nothing
     // Its slot was freed: the next run is claimed and ends too.
     let next = app.wait_for_end(&app.run_job(&job).await, Duration::from_secs(120)).await;
     assert_eq!(next["status"], "Failed", "{next:#}");
+}
+
+/// Claims (TransactWriteItems), queue and sweep reads (Query), reads of the job (GetItem)
+/// faulted, and a tenth of the parts' answers stalled past the read timeout: every run of
+/// a queue of three still succeeds, and every slot is given back.
+#[tokio::test]
+async fn with_claims_queries_and_reads_faulted_and_parts_stalled_a_queue_of_runs_succeeds_and_frees_its_slots() {
+    let proxy = FaultProxy::start(&[
+        "TransactWriteItems=0.3:500",
+        "Query=0.2:503",
+        "GetItem=0.1:reset",
+        "UploadPart=0.1:delay:5000",
+    ])
+    .await;
+    let app = TestApp::spawn_with(Options {
+        extra_env: vec![
+            ("AWS_ENDPOINT_URL".into(), proxy.url.clone()),
+            ("CAIRN_PART_SIZE_MIB".into(), "5".into()),
+            ("CAIRN_AWS_READ_TIMEOUT_SECONDS".into(), "2".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    source_tree(&src);
+    let job = app
+        .create_job(json!({"name": "queued through faults", "items": [{"name": "tree", "source": {"kind": "directory", "path": src}}]}))
+        .await;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(app.run_job(&job).await);
+    }
+    for id in &runs {
+        let e = app.wait_for_end(id, Duration::from_secs(180)).await;
+        assert_eq!(e["status"], "Success", "{e:#}");
+    }
+    let stats = proxy.stats().await;
+    for op in ["TransactWriteItems", "Query", "GetItem", "UploadPart"] {
+        assert!(stats[op]["faults"].as_u64().unwrap_or(0) >= 1, "no {op} was faulted: {stats}");
+    }
+    assert_eq!(app.running_slots().await, 0, "a slot was not given back");
 }

@@ -379,6 +379,29 @@ impl TestApp {
         aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build())
     }
 
+    /// The slots taken in the control table: 0 once every execution ended.
+    pub async fn running_slots(&self) -> i64 {
+        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(ENDPOINT)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+            .load()
+            .await;
+        let item = aws_sdk_dynamodb::Client::new(&conf)
+            .get_item()
+            .table_name(format!("{}-control", self.prefix))
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("slots".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("read the slot counter");
+        item.item()
+            .and_then(|i| i.get("running"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Every object key under `prefix` in the test's bucket.
     pub async fn object_keys(&self, prefix: &str) -> Vec<String> {
         let out = self
