@@ -34,9 +34,6 @@ if ! command -v restic >/dev/null; then
 fi
 . scripts/lib/pip-tool.sh
 pip_tool "$root/.tools/bench-venv" "awscli==1.36.40" aws
-if [ "$server" = s3s-fs ] && [ ! -x .tools/s3s-fs/bin/s3s-fs ]; then
-    cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root .tools/s3s-fs
-fi
 cargo build --quiet --release --bin cairn --bin bench-s3
 target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 cairn_bin="$target/release/cairn"

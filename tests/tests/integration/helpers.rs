@@ -477,6 +477,28 @@ pub fn run(program: &str, args: &[&str]) -> String {
 /// `bench-s3` (an S3 endpoint that keeps objects in memory and implements no bucket
 /// settings, like s3s-fs) on a free port with `flags`, answering once it is up; killed
 /// with the returned child.
+/// s3s-fs 0.14.1, a third-party S3 server keeping objects as files under `root`, on a free
+/// port; answers it and its endpoint. `scripts/install-test-deps.sh` builds it into
+/// `.tools/s3s-fs` (`CAIRN_S3S_FS` names another binary).
+pub async fn spawn_s3s_fs(root: &std::path::Path) -> (Child, String) {
+    let binary = std::env::var("CAIRN_S3S_FS").unwrap_or_else(|_| format!("{}/../.tools/s3s-fs/bin/s3s-fs", env!("CARGO_MANIFEST_DIR")));
+    let port = free_port();
+    let child = Command::new(&binary)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "test", "--secret-key", "test"])
+        .arg(root)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary} ({e}): scripts/install-test-deps.sh builds it"));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{endpoint}/")).await.is_ok() {
+            return (child, endpoint);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("s3s-fs did not come up on {endpoint}");
+}
+
 pub async fn spawn_bench_s3(flags: &[&str]) -> (Child, String) {
     let port = free_port();
     let child = Command::new(binary("bench-s3"))
