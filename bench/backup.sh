@@ -10,6 +10,13 @@
 # (b) tar -c | zstd -3 > /dev/null            the compute ceiling
 # (c) tar -c | zstd -3 | aws s3 cp - s3://...  what a user would script
 # (d) restic backup to the same endpoint
+# (h) a restore of (a)'s last backup through the API into a new directory (one pass:
+#     staged beside the target, SHA-256 checked as it streams, moved into place)
+# (i) aws s3 cp s3://.../data.tar.zst - | zstd -d | tar -x    what a user would script
+#
+# On two cores or more, Cairn and its alternatives run pinned to core 0 and the S3 and
+# DynamoDB endpoints to core 1 (CAIRN_BENCH_PIN=0 turns this off), so each contender has
+# one core and the endpoints do not take it from them.
 #
 # S3 is served by bench-s3 (tests/src/bin/bench-s3.rs: a small S3 endpoint that keeps
 # objects in memory and checks the MD5s and CRCs clients send, as S3 does) through
@@ -48,6 +55,8 @@ export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret AWS_REGION=us-e
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    # The local endpoint outlives the benchmark: give it every core back.
+    taskset -a -p -c "0-$(( $(nproc) - 1 ))" "$(cat localstack/.state/moto.pid 2>/dev/null || echo 0)" >/dev/null 2>&1 || true
     rm -rf "${s3dir:?}"/*
 }
 trap cleanup EXIT
@@ -65,6 +74,16 @@ s3="http://127.0.0.1:$s3port"
 aws() { .tools/bench-venv/bin/aws --endpoint-url "$s3" "$@"; }
 aws s3 mb s3://bench >/dev/null
 
+# Pinning: `on_work CMD...` runs CMD on the contenders' core.
+if [ "${CAIRN_BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+    pinned=1
+    on_work() { taskset -c 0 "$@"; }
+    for p in "${pids[@]}" $(cat localstack/.state/moto.pid 2>/dev/null); do taskset -a -p -c 1 "$p" >/dev/null 2>&1 || true; done
+else
+    pinned=0
+    on_work() { "$@"; }
+fi
+
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; b,t=float(sys.argv[1]),float(sys.argv[2]); print(f'{b/t/1e6:.1f}')" "$1" "$2"; }
 median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
@@ -79,7 +98,7 @@ echo "== (b) tar | zstd -3 > /dev/null  (x$runs)"
 b_all=()
 for _ in $(seq 1 "$runs"); do
     warm
-    t0=$(now); tar -C "$data" -cf - . | zstd -q -3 > /dev/null; t1=$(now)
+    t0=$(now); on_work bash -c 'tar -C "$1" -cf - . | zstd -q -3 > /dev/null' _ "$data"; t1=$(now)
     b_all+=("$(python3 -c "print($t1-$t0)")")
 done
 
@@ -87,7 +106,7 @@ echo "== (c) tar | zstd -3 | aws s3 cp -  (x$runs)"
 c_all=()
 for i in $(seq 1 "$runs"); do
     warm
-    t0=$(now); tar -C "$data" -cf - . | zstd -q -3 | aws s3 cp - "s3://bench/manual/data-$i.tar.zst" >/dev/null; t1=$(now)
+    t0=$(now); on_work bash -c 'tar -C "$1" -cf - . | zstd -q -3 | "$2" --endpoint-url "$3" s3 cp - "$4" >/dev/null' _ "$data" "$root/.tools/bench-venv/bin/aws" "$s3" "s3://bench/manual/data-$i.tar.zst"; t1=$(now)
     c_all+=("$(python3 -c "print($t1-$t0)")")
 done
 
@@ -97,22 +116,37 @@ d_all=()
 for i in $(seq 1 "$runs"); do
     restic -q -r "s3:$s3/bench/restic-$i" init >/dev/null
     warm
-    t0=$(now); restic -q -r "s3:$s3/bench/restic-$i" backup "$data" >/dev/null; t1=$(now)
+    t0=$(now); on_work restic -q -r "s3:$s3/bench/restic-$i" backup "$data" >/dev/null; t1=$(now)
     d_all+=("$(python3 -c "print($t1-$t0)")")
 done
 
 echo "== (a) cairn serve  (x$runs)"
 export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ENDPOINT_URL_S3="$s3"
-export CAIRN_TABLE_PREFIX="bench$(date +%s)" CAIRN_BUCKET=bench CAIRN_SOURCE_DIRS="$data" CAIRN_RATE_LIMIT_GET=100000 CAIRN_RATE_LIMIT_WRITE=100000 RUST_LOG=warn
+restores="$work/restores"
+mkdir -p "$restores"
+export CAIRN_TABLE_PREFIX="bench$(date +%s)" CAIRN_BUCKET=bench CAIRN_SOURCE_DIRS="$data" CAIRN_RESTORE_DIRS="$restores" CAIRN_RATE_LIMIT_GET=100000 CAIRN_RATE_LIMIT_WRITE=100000 RUST_LOG=warn
 "$cairn_bin" init >/dev/null
 key=$("$cairn_bin" --output json keys create --name bench --permissions all | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-"$cairn_bin" serve --port 3999 >"$work/serve.log" 2>&1 &
+on_work "$cairn_bin" serve --port 3999 >"$work/serve.log" 2>&1 &
 serve_pid=$!
 pids+=($serve_pid)
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:3999/api/health >/dev/null && break; sleep 0.1; done
 api() { curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' "$@"; }
 dest=$(api -X POST http://127.0.0.1:3999/api/destinations -d '{"name":"bench","bucket":"bench","prefix":"cairn"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
 job=$(api -X POST http://127.0.0.1:3999/api/jobs -d "{\"name\":\"bench\",\"items\":[{\"name\":\"data\",\"source\":{\"kind\":\"directory\",\"path\":\"$data\",\"exclude\":[\".complete-*\"]}}],\"destinations\":[\"$dest\"],\"compression\":{\"algorithm\":\"zstd\",\"level\":3}}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+# Waits for the execution a trigger's answer names; sets exe and body (the finished one).
+wait_for() {
+    [[ $1 =~ \"executionId\":\"([^\"]+)\" ]] || { echo "cairn did not queue the run: $1"; exit 1; }
+    exe=${BASH_REMATCH[1]}
+    while :; do
+        sleep 1
+        body=$(api "http://127.0.0.1:3999/api/executions/$exe")
+        case "$body" in *'"status":"Pending"'* | *'"status":"Running"'*) ;; *) break ;; esac
+    done
+    local status
+    status=$(echo "$body" | jq -r .data.status)
+    [ "$status" = Success ] || { echo "cairn execution ended $status: $body"; exit 1; }
+}
 a_all=()
 cpu_all=()
 ticks() { awk '{print $14 + $15}' "/proc/$serve_pid/stat"; }
@@ -122,32 +156,51 @@ for _ in $(seq 1 "$runs"); do
     t0=$(ticks)
     # The trigger's answer and the polls are read with bash alone (no process to start on
     # the cores the run is using); jq reads the finished execution once.
-    resp=$(api -X POST "http://127.0.0.1:3999/api/jobs/$job/run")
-    [[ $resp =~ \"executionId\":\"([^\"]+)\" ]] || { echo "cairn did not queue the run: $resp"; exit 1; }
-    exe=${BASH_REMATCH[1]}
-    while :; do
-        sleep 1
-        body=$(api "http://127.0.0.1:3999/api/executions/$exe")
-        case "$body" in *'"status":"Pending"'* | *'"status":"Running"'*) ;; *) break ;; esac
-    done
-    status=$(echo "$body" | jq -r .data.status)
-    [ "$status" = Success ] || { echo "cairn backup ended $status: $body"; exit 1; }
+    wait_for "$(api -X POST "http://127.0.0.1:3999/api/jobs/$job/run")"
+    backup=$exe
     a_all+=("$(echo "$body" | jq -r '.data.duration / 1000')")
     cpu_all+=("$(python3 -c "print(f'{($(ticks) - $t0) / $hz:.2f}')")")
     stored=$(echo "$body" | jq -r .data.size)
 done
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$serve_pid/status")
 
+# The restores write 1.1 GB each: the page cache is settled before each, and the target
+# removed after (neither timed).
+settle() { rm -rf "${restores:?}"/*; sync; }
+echo "== (i) aws s3 cp - | zstd -d | tar -x  (x$runs)"
+i_all=()
+for i in $(seq 1 "$runs"); do
+    settle
+    mkdir -p "$restores/manual"
+    t0=$(now); on_work bash -c '"$1" --endpoint-url "$2" s3 cp "$3" - | zstd -q -d | tar -C "$4" -xf -' _ "$root/.tools/bench-venv/bin/aws" "$s3" "s3://bench/manual/data-1.tar.zst" "$restores/manual"; t1=$(now)
+    i_all+=("$(python3 -c "print($t1-$t0)")")
+done
+
+echo "== (h) cairn restore through the API  (x$runs)"
+h_all=()
+for i in $(seq 1 "$runs"); do
+    settle
+    wait_for "$(api -X POST "http://127.0.0.1:3999/api/executions/$backup/restore" -d "{\"target\":{\"kind\":\"directory\",\"path\":\"$restores/cairn-$i\"}}")"
+    h_all+=("$(echo "$body" | jq -r '.data.duration / 1000')")
+done
+settle
+
 a_secs=$(median "${a_all[@]}"); b_secs=$(median "${b_all[@]}"); c_secs=$(median "${c_all[@]}"); d_secs=$(median "${d_all[@]}")
+h_secs=$(median "${h_all[@]}"); i_secs=$(median "${i_all[@]}")
+h=$(rate "$input_bytes" "$h_secs"); i=$(rate "$input_bytes" "$i_secs")
 a=$(rate "$input_bytes" "$a_secs"); b=$(rate "$input_bytes" "$b_secs"); c=$(rate "$input_bytes" "$c_secs"); d=$(rate "$input_bytes" "$d_secs")
 echo
-echo "Cairn backup benchmark: S3 by $server, $files files, $(python3 -c "print(f'{$input_bytes/2**30:.2f}')") GiB, $(nproc) cores, median of $runs runs"
-echo "(all runs, seconds: a ${a_all[*]} | b ${b_all[*]} | c ${c_all[*]} | d ${d_all[*]})"
+where="$(nproc) cores"
+[ "$pinned" = 1 ] && where="contenders pinned to core 0, endpoints to core 1"
+echo "Cairn backup benchmark: S3 by $server, $files files, $(python3 -c "print(f'{$input_bytes/2**30:.2f}')") GiB, $where, median of $runs runs"
+echo "(all runs, seconds: a ${a_all[*]} | b ${b_all[*]} | c ${c_all[*]} | d ${d_all[*]} | h ${h_all[*]} | i ${i_all[*]})"
 printf '%-44s %8s MB/s  %6.1f s\n' "(a) cairn serve (tar|zstd-3|S3 multipart)" "$a" "$a_secs"
 printf '%-44s %8s MB/s  %6.1f s\n' "(b) tar | zstd -3 > /dev/null" "$b" "$b_secs"
 printf '%-44s %8s MB/s  %6.1f s\n' "(c) tar | zstd -3 | aws s3 cp -" "$c" "$c_secs"
 printf '%-44s %8s MB/s  %6.1f s\n' "(d) restic backup" "$d" "$d_secs"
-echo "ratios: a/b $(python3 -c "print(f'{$a/$b:.2f}')")  a/c $(python3 -c "print(f'{$a/$c:.2f}')")  a/d $(python3 -c "print(f'{$a/$d:.2f}')")"
+printf '%-44s %8s MB/s  %6.1f s\n' "(h) cairn restore through the API" "$h" "$h_secs"
+printf '%-44s %8s MB/s  %6.1f s\n' "(i) aws s3 cp - | zstd -d | tar -x" "$i" "$i_secs"
+echo "ratios: a/b $(python3 -c "print(f'{$a/$b:.2f}')")  a/c $(python3 -c "print(f'{$a/$c:.2f}')")  a/d $(python3 -c "print(f'{$a/$d:.2f}')")  h/i $(python3 -c "print(f'{$h/$i:.2f}')")"
 echo "stored by cairn: $stored bytes (ratio $(python3 -c "print(f'{$stored/$input_bytes:.3f}')"))"
 echo "peak memory of cairn serve (VmHWM): $((peak_kib / 1024)) MiB"
 echo "CPU time of cairn serve per (a) run, user + system (s): ${cpu_all[*]}"
