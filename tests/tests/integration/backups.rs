@@ -708,7 +708,9 @@ async fn s3s_fs_takes_init_with_warnings_and_a_backup_that_restores() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let r = app.wait_for_end(body["executionId"].as_str().unwrap(), Duration::from_secs(60)).await;
+    let r = app
+        .wait_for_end(body["executionId"].as_str().unwrap(), Duration::from_secs(60))
+        .await;
     store.kill().unwrap();
     store.wait().unwrap();
     assert_eq!(r["status"], "Success", "{r:#}");

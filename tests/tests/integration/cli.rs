@@ -95,7 +95,7 @@ async fn lists_are_aligned_tables_with_local_times() {
     let out = app.cli_text(&["executions", "show", &id]);
     let stdout = text(&out.stdout);
     assert!(
-        stdout.starts_with(&format!("id ")) && stdout.contains("status") && !stdout.contains('{'),
+        stdout.starts_with("id ") && stdout.contains("status") && !stdout.contains('{'),
         "{stdout}"
     );
 }

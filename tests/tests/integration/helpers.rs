@@ -483,8 +483,17 @@ pub fn run(program: &str, args: &[&str]) -> String {
 pub async fn spawn_s3s_fs(root: &std::path::Path) -> (Child, String) {
     let binary = std::env::var("CAIRN_S3S_FS").unwrap_or_else(|_| format!("{}/../.tools/s3s-fs/bin/s3s-fs", env!("CARGO_MANIFEST_DIR")));
     let port = free_port();
-    let child = Command::new(&binary)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "test", "--secret-key", "test"])
+    let mut child = Command::new(&binary)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            "test",
+            "--secret-key",
+            "test",
+        ])
         .arg(root)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -496,12 +505,14 @@ pub async fn spawn_s3s_fs(root: &std::path::Path) -> (Child, String) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("s3s-fs did not come up on {endpoint}");
 }
 
 pub async fn spawn_bench_s3(flags: &[&str]) -> (Child, String) {
     let port = free_port();
-    let child = Command::new(binary("bench-s3"))
+    let mut child = Command::new(binary("bench-s3"))
         .arg("--port")
         .arg(port.to_string())
         .args(flags)
@@ -515,5 +526,7 @@ pub async fn spawn_bench_s3(flags: &[&str]) -> (Child, String) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("bench-s3 did not come up on {endpoint}");
 }

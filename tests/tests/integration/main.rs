@@ -23,3 +23,4 @@ mod recorder;
 mod restores;
 mod schedules;
 mod seed_clients;
+mod soak;
