@@ -74,14 +74,15 @@ s3="http://127.0.0.1:$s3port"
 aws() { .tools/bench-venv/bin/aws --endpoint-url "$s3" "$@"; }
 aws s3 mb s3://bench >/dev/null
 
-# Pinning: `on_work CMD...` runs CMD on the contenders' core.
+# Pinning: `"${on_work[@]}" CMD...` runs CMD on the contenders' core (taskset execs CMD,
+# so a background job's $! is CMD's own pid).
 if [ "${CAIRN_BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
     pinned=1
-    on_work() { taskset -c 0 "$@"; }
+    on_work=(taskset -c 0)
     for p in "${pids[@]}" $(cat localstack/.state/moto.pid 2>/dev/null); do taskset -a -p -c 1 "$p" >/dev/null 2>&1 || true; done
 else
     pinned=0
-    on_work() { "$@"; }
+    on_work=()
 fi
 
 now() { date +%s.%N; }
@@ -98,7 +99,7 @@ echo "== (b) tar | zstd -3 > /dev/null  (x$runs)"
 b_all=()
 for _ in $(seq 1 "$runs"); do
     warm
-    t0=$(now); on_work bash -c 'tar -C "$1" -cf - . | zstd -q -3 > /dev/null' _ "$data"; t1=$(now)
+    t0=$(now); "${on_work[@]}" bash -c 'tar -C "$1" -cf - . | zstd -q -3 > /dev/null' _ "$data"; t1=$(now)
     b_all+=("$(python3 -c "print($t1-$t0)")")
 done
 
@@ -106,7 +107,7 @@ echo "== (c) tar | zstd -3 | aws s3 cp -  (x$runs)"
 c_all=()
 for i in $(seq 1 "$runs"); do
     warm
-    t0=$(now); on_work bash -c 'tar -C "$1" -cf - . | zstd -q -3 | "$2" --endpoint-url "$3" s3 cp - "$4" >/dev/null' _ "$data" "$root/.tools/bench-venv/bin/aws" "$s3" "s3://bench/manual/data-$i.tar.zst"; t1=$(now)
+    t0=$(now); "${on_work[@]}" bash -c 'tar -C "$1" -cf - . | zstd -q -3 | "$2" --endpoint-url "$3" s3 cp - "$4" >/dev/null' _ "$data" "$root/.tools/bench-venv/bin/aws" "$s3" "s3://bench/manual/data-$i.tar.zst"; t1=$(now)
     c_all+=("$(python3 -c "print($t1-$t0)")")
 done
 
@@ -116,7 +117,7 @@ d_all=()
 for i in $(seq 1 "$runs"); do
     restic -q -r "s3:$s3/bench/restic-$i" init >/dev/null
     warm
-    t0=$(now); on_work restic -q -r "s3:$s3/bench/restic-$i" backup "$data" >/dev/null; t1=$(now)
+    t0=$(now); "${on_work[@]}" restic -q -r "s3:$s3/bench/restic-$i" backup "$data" >/dev/null; t1=$(now)
     d_all+=("$(python3 -c "print($t1-$t0)")")
 done
 
@@ -127,7 +128,7 @@ mkdir -p "$restores"
 export CAIRN_TABLE_PREFIX="bench$(date +%s)" CAIRN_BUCKET=bench CAIRN_SOURCE_DIRS="$data" CAIRN_RESTORE_DIRS="$restores" CAIRN_RATE_LIMIT_GET=100000 CAIRN_RATE_LIMIT_WRITE=100000 RUST_LOG=warn
 "$cairn_bin" init >/dev/null
 key=$("$cairn_bin" --output json keys create --name bench --permissions all | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-on_work "$cairn_bin" serve --port 3999 >"$work/serve.log" 2>&1 &
+"${on_work[@]}" "$cairn_bin" serve --port 3999 >"$work/serve.log" 2>&1 &
 serve_pid=$!
 pids+=($serve_pid)
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:3999/api/health >/dev/null && break; sleep 0.1; done
@@ -172,7 +173,7 @@ i_all=()
 for i in $(seq 1 "$runs"); do
     settle
     mkdir -p "$restores/manual"
-    t0=$(now); on_work bash -c '"$1" --endpoint-url "$2" s3 cp "$3" - | zstd -q -d | tar -C "$4" -xf -' _ "$root/.tools/bench-venv/bin/aws" "$s3" "s3://bench/manual/data-1.tar.zst" "$restores/manual"; t1=$(now)
+    t0=$(now); "${on_work[@]}" bash -c '"$1" --endpoint-url "$2" s3 cp "$3" - | zstd -q -d | tar -C "$4" -xf -' _ "$root/.tools/bench-venv/bin/aws" "$s3" "s3://bench/manual/data-1.tar.zst" "$restores/manual"; t1=$(now)
     i_all+=("$(python3 -c "print($t1-$t0)")")
 done
 

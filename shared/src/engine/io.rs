@@ -31,6 +31,23 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// Stops with an error once the run is cancelled, counting nothing (where another reader
+/// of the same stream counts already).
+#[derive(Debug)]
+pub struct CancellableReader<R> {
+    pub inner: R,
+    pub signals: Arc<Signals>,
+}
+
+impl<R: Read> Read for CancellableReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.signals.cancelled() {
+            return Err(Signals::cancelled_error());
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// Yields exactly `size` bytes: a file that shrank while being read is padded with zeros
 /// (and reported), one that grew is cut, so the tar header stays true.
 #[derive(Debug)]

@@ -3,11 +3,12 @@
 //! the manifest (see [`crate::engine::restore`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::lease::RunState;
+use super::lease::{RunState, DATA_START};
 use super::outcome::Outcome;
 use super::task::{Task, TaskHooks};
 use super::Runner;
@@ -15,7 +16,7 @@ use crate::domain::destination::split_backup_path;
 use crate::domain::policy::secrets_of_restore;
 use crate::domain::{Execution, ItemResult, Job, LogLevel, ManifestItem, RestoreRequest, RestoreTarget, Stage};
 use crate::engine::crypto::{self, Identities};
-use crate::engine::io::BodyReader;
+use crate::engine::io::{BodyReader, CountingReader};
 use crate::engine::restore::{check_directory_target, restore_checked};
 use crate::engine::sources::SourceContext;
 use crate::engine::verify::read_manifest;
@@ -142,7 +143,11 @@ impl Runner {
         identity: Option<&Identities>,
     ) -> ItemResult {
         let reader = match self.object_reader(task, item).await {
-            Ok(r) => r,
+            // Counted as it is read: the heartbeat's progress.
+            Ok(r) => CountingReader {
+                inner: r,
+                signals: state.signals.clone(),
+            },
             Err(e) => {
                 state.log(LogLevel::Error, format!("Item '{}' cannot be read: {e}", item.name));
                 return ItemResult::failed(item.name.clone(), e.to_string());
@@ -231,8 +236,8 @@ async fn restore_items(task: &RestoreTask, runner: &Runner, state: &Arc<RunState
             item.name
         ));
     }
-    state.advance(Stage::Restoring, 10);
-    let total = task.selected.len().max(1);
+    state.advance(Stage::Restoring, DATA_START);
+    state.items_total.store(task.selected.len(), Ordering::Relaxed);
     let mut results = Vec::new();
     let mut size = 0;
     for (n, (item, target)) in task.selected.iter().enumerate() {
@@ -240,10 +245,12 @@ async fn restore_items(task: &RestoreTask, runner: &Runner, state: &Arc<RunState
             results.push(ItemResult::cancelled(item.name.clone(), "cancelled".into()));
             continue;
         }
+        state.start_item(n);
+        state.item_bytes.store(item.stored_bytes, Ordering::Relaxed);
         let result = runner.restore_one(task, state, item, target, identity.as_ref()).await;
+        state.end_item(n);
         size += result.size.unwrap_or(0);
         results.push(result);
-        state.raise_progress(u8::try_from(10 + 85 * (n + 1) / total).unwrap_or(95));
     }
     Outcome::from_items(results, size, state.cancelled())
 }

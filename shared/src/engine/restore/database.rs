@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use super::staging::Staged;
 use super::{damaged, refused};
 use crate::domain::ManifestItem;
-use crate::engine::io::CountingReader;
+use crate::engine::io::CancellableReader;
 use crate::engine::sources::command::confined;
 use crate::engine::sources::database::CONNECT_TIMEOUT_SECS;
 use crate::engine::sources::SourceContext;
@@ -89,15 +89,29 @@ pub fn stage_mysql(
         return Err(refused(format!("item '{}' is not a MySQL dump", item.name)));
     }
     let (argv, db) = mysql_argv(url)?;
-    let mut spool = tempfile::Builder::new()
-        .prefix("cairn-restore-")
-        .tempfile()
-        .map_err(|e| refused(format!("cannot stage the dump in the temporary directory: {e}")))?;
-    let mut counting = CountingReader {
+    let no_room = |e: io::Error| {
+        refused(format!(
+            "cannot stage the dump in {}: {e} (a MySQL restore needs the dump's size free there; TMPDIR chooses the directory)",
+            std::env::temp_dir().display()
+        ))
+    };
+    let mut spool = tempfile::Builder::new().prefix("cairn-restore-").tempfile().map_err(no_room)?;
+    let mut reader = CancellableReader {
         inner: &mut decoder,
         signals: ctx.signals.clone(),
     };
-    let n = io::copy(&mut counting, &mut spool).map_err(|e| damaged(format!("the dump did not stream: {e}")))?;
+    let mut buf = vec![0; 256 << 10];
+    let mut n = 0u64;
+    loop {
+        let got = reader
+            .read(&mut buf)
+            .map_err(|e| damaged(format!("the dump did not stream: {e}")))?;
+        if got == 0 {
+            break;
+        }
+        io::Write::write_all(&mut spool, &buf[..got]).map_err(no_room)?;
+        n += got as u64;
+    }
     let staged = SpooledDump {
         spool,
         argv,
@@ -315,7 +329,7 @@ impl HeldClient {
 
     /// Feeds `input`, holding its last bytes back; answers the bytes read.
     fn feed(&mut self, input: impl Read, ctx: &SourceContext) -> Result<u64, EngineError> {
-        let mut counting = CountingReader {
+        let mut counting = CancellableReader {
             inner: input,
             signals: ctx.signals.clone(),
         };
