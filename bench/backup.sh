@@ -95,33 +95,7 @@ runs="${CAIRN_BENCH_RUNS:-3}"
 # `tar -cf - . > /dev/null`: GNU tar sees that its archive is /dev/null and reads no file.
 warm() { tar -C "$data" -cf - . | cat > /dev/null; }
 
-echo "== (b) tar | zstd -3 > /dev/null  (x$runs)"
-b_all=()
-for _ in $(seq 1 "$runs"); do
-    warm
-    t0=$(now); "${on_work[@]}" bash -c 'tar -C "$1" -cf - . | zstd -q -3 > /dev/null' _ "$data"; t1=$(now)
-    b_all+=("$(python3 -c "print($t1-$t0)")")
-done
-
-echo "== (c) tar | zstd -3 | aws s3 cp -  (x$runs)"
-c_all=()
-for i in $(seq 1 "$runs"); do
-    warm
-    t0=$(now); "${on_work[@]}" bash -c 'tar -C "$1" -cf - . | zstd -q -3 | "$2" --endpoint-url "$3" s3 cp - "$4" >/dev/null' _ "$data" "$root/.tools/bench-venv/bin/aws" "$s3" "s3://bench/manual/data-$i.tar.zst"; t1=$(now)
-    c_all+=("$(python3 -c "print($t1-$t0)")")
-done
-
-echo "== (d) restic backup  (x$runs, a new repository each time)"
-export RESTIC_PASSWORD=bench
-d_all=()
-for i in $(seq 1 "$runs"); do
-    restic -q -r "s3:$s3/bench/restic-$i" init >/dev/null
-    warm
-    t0=$(now); "${on_work[@]}" restic -q -r "s3:$s3/bench/restic-$i" backup "$data" >/dev/null; t1=$(now)
-    d_all+=("$(python3 -c "print($t1-$t0)")")
-done
-
-echo "== (a) cairn serve  (x$runs)"
+echo "== setting up cairn serve"
 export AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_ENDPOINT_URL_S3="$s3"
 # Restores write into tmpfs where there is one: this machine's disk writes 1.1 GB in
 # 10-12 s whoever writes it, which would drown what (h) and (i) do differently.
@@ -157,7 +131,12 @@ a_all=()
 cpu_all=()
 ticks() { awk '{print $14 + $15}' "/proc/$serve_pid/stat"; }
 hz=$(getconf CLK_TCK)
+echo "== (b) tar | zstd -3 > /dev/null  and  (a) cairn serve, in turns  (x$runs)"
+b_all=()
 for _ in $(seq 1 "$runs"); do
+    warm
+    t0=$(now); "${on_work[@]}" bash -c 'tar -C "$1" -cf - . | zstd -q -3 > /dev/null' _ "$data"; t1=$(now)
+    b_all+=("$(python3 -c "print($t1-$t0)")")
     warm
     t0=$(ticks)
     # The trigger's answer and the polls are read with bash alone (no process to start on
@@ -168,6 +147,25 @@ for _ in $(seq 1 "$runs"); do
     cpu_all+=("$(python3 -c "print(f'{($(ticks) - $t0) / $hz:.2f}')")")
     stored=$(echo "$body" | jq -r .data.size)
 done
+
+echo "== (c) tar | zstd -3 | aws s3 cp -  (x$runs)"
+c_all=()
+for i in $(seq 1 "$runs"); do
+    warm
+    t0=$(now); "${on_work[@]}" bash -c 'tar -C "$1" -cf - . | zstd -q -3 | "$2" --endpoint-url "$3" s3 cp - "$4" >/dev/null' _ "$data" "$root/.tools/bench-venv/bin/aws" "$s3" "s3://bench/manual/data-$i.tar.zst"; t1=$(now)
+    c_all+=("$(python3 -c "print($t1-$t0)")")
+done
+
+echo "== (d) restic backup  (x$runs, a new repository each time)"
+export RESTIC_PASSWORD=bench
+d_all=()
+for i in $(seq 1 "$runs"); do
+    restic -q -r "s3:$s3/bench/restic-$i" init >/dev/null
+    warm
+    t0=$(now); "${on_work[@]}" restic -q -r "s3:$s3/bench/restic-$i" backup "$data" >/dev/null; t1=$(now)
+    d_all+=("$(python3 -c "print($t1-$t0)")")
+done
+
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$serve_pid/status")
 
 # (i) and (h) take turns, so neither always meets the state the other leaves; the target
