@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 
 use super::io::{BodyReader, Tee};
 use super::sink::{crc64nvme_text, StreamSummary};
-use super::upload::{EngineLog, StoredObject, Target};
+use super::target::{EngineLog, StoredObject, Target};
 use super::EngineError;
 use crate::domain::Verification;
 use crate::error::ObjectStoreError;

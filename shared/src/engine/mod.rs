@@ -9,6 +9,7 @@
 //!   blocking thread.
 //! - [`compress`]: zstd between the producer and the sink: frames compressed side by side by
 //!   one thread per core (one thread on one core), or zstd's worker threads above level 9.
+//! - [`target`]: where an item's object goes, and what was stored.
 //! - [`upload`]: the multipart uploader, its retries, and abort on failure.
 //! - [`integrity`]: how a store is checked to keep what it was sent (probed once per
 //!   destination), and the check of every uploaded object.
@@ -27,6 +28,7 @@ pub mod io;
 pub mod restore;
 pub mod sink;
 pub mod sources;
+pub mod target;
 pub mod upload;
 pub mod verify;
 

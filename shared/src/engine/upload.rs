@@ -13,43 +13,16 @@ use super::compress::compress_into;
 use super::integrity::{multipart_etag, part_md5, verify_object};
 use super::sink::{crc64nvme_text, Part, PartSink, StreamSummary};
 use super::sources::SourceContext;
+use super::target::{EngineLog, StoredObject, Target};
 use super::{EngineError, Signals};
 use crate::domain::{Source, Verification};
 use crate::error::ObjectStoreError;
-use crate::ports::{ObjectStore, PartUpload, UploadOptions, UploadedPart};
+use crate::ports::{PartUpload, UploadOptions, UploadedPart};
 
 /// Parts uploaded at once per item (each to every destination). With the channel's two
 /// buffered parts and the one being filled, memory stays under (4 + 2 + 1) × part size.
 const PARTS_IN_FLIGHT: usize = 4;
 const PART_ATTEMPTS: u32 = 4;
-
-/// Where one item's object goes.
-#[derive(Clone)]
-pub struct Target {
-    pub store: Arc<dyn ObjectStore>,
-    pub bucket: String,
-    pub key: String,
-    pub storage_class: Option<String>,
-    /// How the destination's store is checked (see [`super::integrity`]).
-    pub verification: Verification,
-}
-
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target")
-            .field("bucket", &self.bucket)
-            .field("key", &self.key)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One stored copy.
-#[derive(Debug, Clone)]
-pub struct StoredObject {
-    pub bucket: String,
-    pub key: String,
-    pub etag: String,
-}
 
 /// A finished item.
 #[derive(Debug, Clone)]
@@ -60,9 +33,6 @@ pub struct ItemBackup {
     pub problems: Vec<String>,
     pub objects: Vec<StoredObject>,
 }
-
-/// A log line the engine wants in the execution's log: (is_warning, message).
-pub type EngineLog = Arc<dyn Fn(bool, String) + Send + Sync>;
 
 fn upload_err(t: &Target, e: impl std::fmt::Display) -> EngineError {
     EngineError::Upload {
@@ -350,6 +320,7 @@ mod tests {
 
     use super::*;
     use crate::ports::memory::{MemoryObjects, Quirks};
+    use crate::ports::ObjectStore;
 
     #[tokio::test]
     async fn an_object_found_wrong_after_completion_is_deleted_and_no_abort_is_tried() {

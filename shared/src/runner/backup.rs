@@ -20,7 +20,8 @@ use crate::domain::{
 };
 use crate::engine::integrity;
 use crate::engine::sources::{self, kind_name, SourceContext};
-use crate::engine::upload::{backup_item, EngineLog, ItemBackup, Target};
+use crate::engine::target::{EngineLog, Target};
+use crate::engine::upload::{backup_item, ItemBackup};
 use crate::engine::EngineError;
 use crate::error::{ObjectStoreError, StoreError};
 use crate::hooks::{item_id, HookCall};
