@@ -8,6 +8,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# The target directory CI uses (.ci/run), so the soak builds nothing the tests built.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn/target}"
 bash scripts/install-test-deps.sh >/dev/null
 CAIRN_SKIP_INIT=1 bash localstack/start.sh >/dev/null
 cargo build --quiet --locked --workspace --bins
