@@ -61,15 +61,18 @@ impl Permission {
         Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
-    /// Parses a comma-separated list; `all` expands to every permission.
+    /// Parses a comma-separated list; `all` expands to every permission. Every name is
+    /// checked, `all` or not: a list with a name that is no permission is refused whole.
     ///
     /// # Errors
     /// Names the unknown permission and lists the known ones.
     pub fn parse_list(s: &str) -> Result<Vec<Self>, FieldError> {
         let mut out = Vec::new();
+        let mut all = false;
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if part == "all" {
-                return Ok(Self::ALL.to_vec());
+                all = true;
+                continue;
             }
             let p = Self::parse(part).ok_or_else(|| {
                 FieldError::new(
@@ -83,6 +86,9 @@ impl Permission {
             if !out.contains(&p) {
                 out.push(p);
             }
+        }
+        if all {
+            return Ok(Self::ALL.to_vec());
         }
         if out.is_empty() {
             return Err(FieldError::new("permissions", "at least one permission is required"));
@@ -230,6 +236,11 @@ mod tests {
         );
         let e = Permission::parse_list("jobs:read,jobs:delete").unwrap_err();
         assert!(e.reason.contains("jobs:delete"));
+        // `all` does not excuse a name that is no permission, before it or after it.
+        for list in ["all,jobs:nope", "jobs:nope,all"] {
+            let e = Permission::parse_list(list).unwrap_err();
+            assert!(e.reason.contains("jobs:nope"), "{list}: {}", e.reason);
+        }
     }
 
     #[test]
