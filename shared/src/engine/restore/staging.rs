@@ -96,8 +96,9 @@ fn merge(from: &Path, into: &Path) -> io::Result<()> {
         let src_is_dir = entry.file_type()?.is_dir();
         match fs::symlink_metadata(&dst) {
             Ok(m) if m.is_dir() && src_is_dir => {
-                merge(&src, &dst)?;
+                // Read before the merge: moving the entries out changes it.
                 let modified = fs::metadata(&src)?.modified()?;
+                merge(&src, &dst)?;
                 fs::File::open(&dst)?.set_modified(modified)?;
                 continue;
             }
@@ -127,11 +128,19 @@ mod tests {
         fs::create_dir_all(staged.path().join("d")).unwrap();
         fs::write(staged.path().join("d/new.txt"), "new").unwrap();
         fs::write(staged.path().join("a.txt"), "after").unwrap();
+        let archived = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        fs::File::open(staged.path().join("d")).unwrap().set_modified(archived).unwrap();
         Box::new(staged).commit().unwrap();
         assert_eq!(fs::read_to_string(target.join("a.txt")).unwrap(), "after");
         assert_eq!(fs::read_to_string(target.join("d/new.txt")).unwrap(), "new");
         assert_eq!(fs::read_to_string(target.join("d/old.txt")).unwrap(), "old");
         assert_eq!(fs::read_to_string(target.join("kept.txt")).unwrap(), "kept");
+        let archived = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        assert_eq!(
+            fs::metadata(target.join("d")).unwrap().modified().unwrap(),
+            archived,
+            "the archive's time of d"
+        );
         assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1, "the staging directory is left");
     }
 
