@@ -33,6 +33,10 @@ pub struct Config {
     pub download_max_seconds: u64,
     /// `CAIRN_PART_SIZE_MIB` (default 8): multipart part size for uploads.
     pub part_size_mib: usize,
+    /// `CAIRN_PRUNE_INTERVAL_HOURS` (default 24): a repository of incremental backups is
+    /// pruned after retention at most this often (0: after every retention that forgot
+    /// something).
+    pub prune_interval_hours: u64,
     /// What API keys may choose among: `CAIRN_COMMANDS_DIR`, `CAIRN_SOURCE_DIRS`,
     /// `CAIRN_RESTORE_DIRS`, `CAIRN_SECRETS_DIR`, `CAIRN_DATABASE_HOSTS`,
     /// `CAIRN_ALLOWED_ENDPOINTS` (see [`Policy`]).
@@ -215,6 +219,14 @@ impl Config {
             lease_seconds: number("CAIRN_LEASE_SECONDS", 30)?,
             download_max_seconds: number("CAIRN_DOWNLOAD_MAX_SECONDS", 43_200)?,
             part_size_mib: usize::try_from(number("CAIRN_PART_SIZE_MIB", 8)?).unwrap_or(8).max(5),
+            // 0 is allowed here (prune after every retention), unlike the counts above.
+            prune_interval_hours: match lookup("CAIRN_PRUNE_INTERVAL_HOURS").filter(|v| !v.is_empty()) {
+                None => 24,
+                Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                    name: "CAIRN_PRUNE_INTERVAL_HOURS",
+                    reason: format!("expected a whole number of hours (0 or more), got {v:?}"),
+                })?,
+            },
             policy,
             min_remaining_seconds: number("CAIRN_MIN_REMAINING_SECONDS", 180)?,
             stop_before_deadline_seconds: number("CAIRN_STOP_BEFORE_DEADLINE_SECONDS", 30)?,

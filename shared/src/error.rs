@@ -91,6 +91,10 @@ pub enum EngineError {
     /// age encryption or decryption.
     #[error("{0}")]
     Crypto(String),
+    /// A restic repository (incremental backups) refused or failed: a wrong password, a
+    /// store error, damage rustic_core found.
+    #[error("{0}")]
+    Repository(String),
     #[error("cancelled")]
     Cancelled,
     #[error("upload to s3://{bucket}/{key} failed: {message}")]

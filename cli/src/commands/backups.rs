@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use cairn_shared::domain::destination::split_backup_path;
+use cairn_shared::domain::destination::{manifest_folder, split_backup_path};
 use cairn_shared::domain::{RestoreRequest, Trigger};
-use cairn_shared::engine::verify::{verify_backup, ItemCheck};
+use cairn_shared::engine::verify::{read_manifest, verify_backup, ItemCheck};
 use cairn_shared::http::views;
 use cairn_shared::ports::{DestinationRepository, ExecutionStore, JobRepository};
 use cairn_shared::services::DownloadRequest;
@@ -20,7 +20,13 @@ use crate::output::{table, Output};
 pub enum BackupsCmd {
     /// Re-read a backup: every object's SHA-256 and size against its manifest, and the
     /// contents of every archive.
-    Verify { execution_id: String },
+    Verify {
+        execution_id: String,
+        /// Incremental backups: also read every pack their snapshots use and check each
+        /// blob decrypts to its hash (without it: every tree and blob is present).
+        #[arg(long)]
+        read_data: bool,
+    },
     /// Queue a restore of a backup: a JSON request from --file, or one directory target.
     Restore {
         execution_id: String,
@@ -46,7 +52,7 @@ pub enum BackupsCmd {
 
 pub async fn run(app: &App, cmd: BackupsCmd, out: Output) -> anyhow::Result<()> {
     match cmd {
-        BackupsCmd::Verify { execution_id } => verify(app, &execution_id, out).await,
+        BackupsCmd::Verify { execution_id, read_data } => verify(app, &execution_id, read_data, out).await,
         BackupsCmd::Restore {
             execution_id,
             file,
@@ -102,7 +108,7 @@ pub async fn run(app: &App, cmd: BackupsCmd, out: Output) -> anyhow::Result<()> 
 
 /// Verifies the backup an execution made, from the location it recorded, in the store of
 /// the job's destination there.
-async fn verify(app: &App, execution_id: &str, out: Output) -> anyhow::Result<()> {
+async fn verify(app: &App, execution_id: &str, read_data: bool, out: Output) -> anyhow::Result<()> {
     let e = app
         .store
         .get_execution(execution_id)
@@ -112,7 +118,12 @@ async fn verify(app: &App, execution_id: &str, out: Output) -> anyhow::Result<()
         .path
         .clone()
         .ok_or_else(|| anyhow::anyhow!("execution {execution_id} stored no backup (status {})", e.status.as_str()))?;
-    let (bucket, folder) = split_backup_path(&path).ok_or_else(|| anyhow::anyhow!("unexpected backup path {path}"))?;
+    let (bucket, folder) =
+        manifest_folder(&path, &e.job_id, execution_id).ok_or_else(|| anyhow::anyhow!("unexpected backup path {path}"))?;
+    if split_backup_path(&path).is_some_and(|(_, f)| f != folder) {
+        return verify_snapshots(app, &e.job_id, execution_id, (bucket, &folder), read_data, out).await;
+    }
+    let folder = folder.as_str();
     let destination = match app.store.get_job(&e.job_id).await? {
         Some(job) => match job.destinations.first() {
             Some(d) => app.store.get_destination(d).await?.filter(|d| d.bucket == bucket),
@@ -132,6 +143,61 @@ async fn verify(app: &App, execution_id: &str, out: Output) -> anyhow::Result<()
     }
     let report = json!({"executionId": execution_id, "ok": true, "manifestStatus": manifest.status, "items": checks});
     out.emit(&report, || verify_text(execution_id, &checks));
+    Ok(())
+}
+
+/// Verifies an incremental backup: its manifest, then its snapshots in every repository.
+async fn verify_snapshots(
+    app: &App,
+    job_id: &str,
+    execution_id: &str,
+    at: (&str, &str),
+    read_data: bool,
+    out: Output,
+) -> anyhow::Result<()> {
+    let job = app.store.get_job(job_id).await?;
+    let mut destinations = Vec::new();
+    for id in job.iter().flat_map(|j| &j.destinations) {
+        destinations.extend(app.store.get_destination(id).await?);
+    }
+    let store = destinations
+        .iter()
+        .find(|d| d.bucket == at.0)
+        .map_or_else(|| app.objects.default_store(), |d| app.objects.at(&d.location()));
+    let manifest = read_manifest(store.as_ref(), at.0, at.1).await?;
+    let job = job.unwrap_or_else(|| manifest.job.clone());
+    let checks = app.runner.check_snapshots(&job, &manifest, read_data).await?;
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.problems.is_empty())
+        .map(|c| format!("item '{}' snapshot {}: {}", c.item, c.snapshot, c.problems.join("; ")))
+        .collect();
+    if checks.is_empty() {
+        bail!("backup {execution_id}: no destination of job '{}' holds its snapshots", job.name);
+    }
+    if !failed.is_empty() {
+        bail!("backup {execution_id} failed verification: {}", failed.join("; "));
+    }
+    let report = json!({"executionId": execution_id, "ok": true, "manifestStatus": manifest.status, "snapshots": checks});
+    out.emit(&report, || {
+        let what = if read_data {
+            "every blob decrypts to its hash"
+        } else {
+            "every tree and blob is present"
+        };
+        let lines: Vec<String> = checks
+            .iter()
+            .map(|c| {
+                format!(
+                    "  {}: snapshot {} in {}",
+                    c.item,
+                    &c.snapshot[..8.min(c.snapshot.len())],
+                    c.repository
+                )
+            })
+            .collect();
+        format!("backup {execution_id}: {what}\n{}\n", lines.join("\n"))
+    });
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! `cairn destinations`: where backups are written.
 
-use cairn_shared::domain::{Destination, DestinationSpec};
+use cairn_shared::domain::{Destination, DestinationSpec, RepositorySpec};
 use cairn_shared::http::views;
 use cairn_shared::services::CairnService;
 use clap::Subcommand;
@@ -24,6 +24,13 @@ pub enum DestinationsCmd {
         region: Option<String>,
         #[arg(long)]
         storage_class: Option<String>,
+        /// The Secrets Manager secret (under cairn/) holding the password of the
+        /// destination's repository of incremental backups.
+        #[arg(long, conflicts_with = "repository_password_env")]
+        repository_password_secret: Option<String>,
+        /// The runner's CAIRN_SECRET_* variable holding that password instead.
+        #[arg(long)]
+        repository_password_env: Option<String>,
     },
     List,
     Delete {
@@ -52,7 +59,14 @@ pub async fn run(svc: &CairnService, cmd: DestinationsCmd, out: Output) -> anyho
             endpoint,
             region,
             storage_class,
+            repository_password_secret,
+            repository_password_env,
         } => {
+            let named = repository_password_secret.is_some() || repository_password_env.is_some();
+            let repository = named.then_some(RepositorySpec {
+                password_env: repository_password_env,
+                password_secret: repository_password_secret,
+            });
             let spec = DestinationSpec {
                 name,
                 bucket,
@@ -60,6 +74,7 @@ pub async fn run(svc: &CairnService, cmd: DestinationsCmd, out: Output) -> anyho
                 endpoint,
                 region,
                 storage_class,
+                repository,
             };
             let d = svc.create_destination(spec).await.map_err(service_err)?;
             out.emit(&views::plain(&d), || {

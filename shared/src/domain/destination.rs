@@ -2,7 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::secret::{check_secret_name, check_secret_var, secret_ref, SecretRef};
 use super::validate::{check_name, FieldError};
+
+/// The folder under a destination's prefix that holds its restic repository.
+pub const REPOSITORY_FOLDER: &str = "repository";
 
 const STORAGE_CLASSES: &[&str] = &[
     "STANDARD",
@@ -30,6 +34,23 @@ pub fn split_backup_path(path: &str) -> Option<(&str, &str)> {
     Some((bucket, folder.trim_end_matches('/')))
 }
 
+/// The bucket and folder of an execution's manifest, from the location it recorded: a
+/// full backup's folder, or (incremental) its destination's repository, whose manifests
+/// are under `<prefix>/<jobId>/<executionId>/` beside it.
+pub fn manifest_folder<'a>(path: &'a str, job_id: &str, execution_id: &str) -> Option<(&'a str, String)> {
+    let (bucket, folder) = split_backup_path(path)?;
+    let prefix = if folder == REPOSITORY_FOLDER {
+        Some("")
+    } else {
+        folder.strip_suffix(&format!("/{REPOSITORY_FOLDER}"))
+    };
+    Some(match prefix {
+        Some("") => (bucket, format!("{job_id}/{execution_id}")),
+        Some(p) => (bucket, format!("{p}/{job_id}/{execution_id}")),
+        None => (bucket, folder.to_owned()),
+    })
+}
+
 /// How Cairn checks that a destination's store kept exactly the bytes it was sent.
 /// Probed once on the destination's first backup and remembered on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +76,42 @@ impl Verification {
     }
 }
 
+/// Where the password of a destination's restic repository (incremental backups) comes
+/// from: a runner variable `CAIRN_SECRET_*` or a Secrets Manager secret under `cairn/`.
+/// Only the name is stored; the password itself never leaves the runner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepositorySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret: Option<String>,
+}
+
+impl RepositorySpec {
+    /// The secret that holds the password.
+    ///
+    /// # Errors
+    /// Neither or both are given, or a name Cairn may not read.
+    pub fn password(&self) -> Result<SecretRef<'_>, FieldError> {
+        match secret_ref(&self.password_env, &self.password_secret) {
+            Ok(Some(SecretRef::Env(var))) => {
+                check_secret_var("repository.passwordEnv", var)?;
+                Ok(SecretRef::Env(var))
+            }
+            Ok(Some(SecretRef::Manager(name))) => {
+                check_secret_name("repository.passwordSecret", name)?;
+                Ok(SecretRef::Manager(name))
+            }
+            Ok(None) => Err(FieldError::new(
+                "repository",
+                "give passwordSecret (a Secrets Manager secret under cairn/) or passwordEnv (a CAIRN_SECRET_* variable of the runner)",
+            )),
+            Err(_) => Err(FieldError::new("repository", "give passwordEnv or passwordSecret, not both")),
+        }
+    }
+}
+
 /// What a client sends to create a destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -69,6 +126,9 @@ pub struct DestinationSpec {
     pub region: Option<String>,
     #[serde(default)]
     pub storage_class: Option<String>,
+    /// The password of the destination's repository, which incremental jobs need.
+    #[serde(default)]
+    pub repository: Option<RepositorySpec>,
 }
 
 /// A stored destination.
@@ -89,6 +149,9 @@ pub struct Destination {
     /// How uploads to it are verified; absent until its first backup probes the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// Where the password of its repository of incremental backups comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RepositorySpec>,
 }
 
 impl Destination {
@@ -104,6 +167,7 @@ impl Destination {
             storage_class: spec.storage_class,
             created_at: now.to_owned(),
             verification: None,
+            repository: spec.repository,
         }
     }
 
@@ -118,6 +182,20 @@ impl Destination {
     /// The `s3://bucket/<prefix>/<jobId>/<executionId>/` folder of an execution's backup.
     pub fn backup_path(&self, job_id: &str, execution_id: &str) -> String {
         format!("s3://{}/{}", self.bucket, self.object_key(job_id, execution_id, ""))
+    }
+
+    /// The key prefix of its repository of incremental backups: `<prefix>/repository`.
+    pub fn repository_root(&self) -> String {
+        if self.prefix.is_empty() {
+            REPOSITORY_FOLDER.to_owned()
+        } else {
+            format!("{}/{REPOSITORY_FOLDER}", self.prefix)
+        }
+    }
+
+    /// `s3://bucket/<prefix>/repository`, as restic names it (`s3:` and the endpoint first).
+    pub fn repository_path(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.repository_root())
     }
 
     /// The object key of `file` for an execution: `<prefix>/<jobId>/<executionId>/<file>`.
@@ -146,6 +224,9 @@ impl DestinationSpec {
             if !(e.starts_with("https://") || e.starts_with("http://")) {
                 return Err(FieldError::new("endpoint", "must be an http(s) URL"));
             }
+        }
+        if let Some(r) = &self.repository {
+            r.password()?;
         }
         if let Some(sc) = &self.storage_class {
             if !STORAGE_CLASSES.contains(&sc.as_str()) {
@@ -186,6 +267,13 @@ mod tests {
     }
 
     #[test]
+    fn an_incremental_executions_manifest_is_beside_its_repository() {
+        assert_eq!(manifest_folder("s3://b/p/j/e/", "j", "e"), Some(("b", "p/j/e".to_owned())));
+        assert_eq!(manifest_folder("s3://b/p/repository", "j", "e"), Some(("b", "p/j/e".to_owned())));
+        assert_eq!(manifest_folder("s3://b/repository", "j", "e"), Some(("b", "j/e".to_owned())));
+    }
+
+    #[test]
     fn object_keys_follow_the_layout() {
         let spec = DestinationSpec {
             name: "p".into(),
@@ -194,9 +282,28 @@ mod tests {
             endpoint: None,
             region: None,
             storage_class: None,
+            repository: None,
         };
         let d = Destination::from_spec("d".into(), spec, "t");
         assert_eq!(d.object_key("j", "e", "manifest.json"), "backups/j/e/manifest.json");
+        assert_eq!(d.repository_root(), "backups/repository");
+    }
+
+    #[test]
+    fn a_repository_password_names_one_allowed_secret() {
+        let spec = |env: Option<&str>, secret: Option<&str>| RepositorySpec {
+            password_env: env.map(Into::into),
+            password_secret: secret.map(Into::into),
+        };
+        assert_eq!(
+            spec(Some("CAIRN_SECRET_REPO"), None).password().unwrap(),
+            SecretRef::Env("CAIRN_SECRET_REPO")
+        );
+        assert_eq!(spec(None, Some("cairn/repo")).password().unwrap(), SecretRef::Manager("cairn/repo"));
+        assert!(spec(Some("AWS_SECRET_ACCESS_KEY"), None).password().is_err());
+        assert!(spec(None, Some("prod/db")).password().is_err());
+        assert!(spec(None, None).password().is_err());
+        assert!(spec(Some("CAIRN_SECRET_A"), Some("cairn/a")).password().is_err());
     }
 
     #[test]

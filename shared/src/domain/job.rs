@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 pub use super::runner_kind::RunnerKind;
+pub use super::secret::{secret_ref, SecretRef};
 
 use super::validate::{check_name, check_slug, FieldError};
 
@@ -209,6 +210,9 @@ pub struct JobSpec {
     pub retention: Option<Retention>,
     #[serde(default)]
     pub encryption: Option<Encryption>,
+    /// Each item a snapshot in its destinations' restic repositories (structure bit 1).
+    #[serde(default)]
+    pub incremental: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
     #[serde(default = "yes")]
@@ -234,6 +238,9 @@ pub struct Job {
     pub retention: Option<Retention>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// Each item a snapshot in its destinations' restic repositories (structure bit 1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incremental: bool,
     pub enabled: bool,
     pub hooks_enabled: bool,
     #[serde(default)]
@@ -258,6 +265,7 @@ impl Job {
             schedule: spec.schedule,
             retention: spec.retention,
             encryption: spec.encryption,
+            incremental: spec.incremental,
             enabled: spec.enabled,
             hooks_enabled: spec.hooks_enabled,
             runner: spec.runner,
@@ -272,13 +280,30 @@ impl Job {
         self.items.iter().fold(0, |acc, i| acc | i.source.contains_bit())
     }
 
-    /// JetBackup's structure bitmask: 2 Archived | 4 Compressed, | 8 Encrypted.
+    /// JetBackup's structure bitmask: 1 Incremental | 2 Archived | 4 Compressed | 8
+    /// Encrypted (with age, or by the repository's key for incremental jobs).
     pub fn structure(&self) -> u32 {
-        2 | 4 | if self.encryption.is_some() { 8 } else { 0 }
+        let incremental = if self.incremental { 1 } else { 0 };
+        let encrypted = if self.incremental || self.encryption.is_some() { 8 } else { 0 };
+        incremental | 2 | 4 | encrypted
     }
 }
 
 impl JobSpec {
+    /// An incremental job stores snapshots, encrypted by their repository.
+    fn check_incremental(&self) -> Result<(), FieldError> {
+        if self.incremental && self.encryption.is_some() {
+            return Err(FieldError::new(
+                "encryption",
+                "an incremental job is encrypted with its repository's password; remove 'encryption'",
+            ));
+        }
+        if self.incremental && self.job_type == JobType::Clone {
+            return Err(FieldError::new("incremental", "a clone job stores nothing; remove 'incremental'"));
+        }
+        Ok(())
+    }
+
     /// Checks everything that can be checked without the store (destinations' existence
     /// is checked by the service).
     ///
@@ -326,6 +351,7 @@ impl JobSpec {
                 ));
             }
         }
+        self.check_incremental()?;
         if self.destinations.is_empty() && self.job_type != JobType::Clone {
             return Err(FieldError::new("destinations", "at least one destination id is required"));
         }
@@ -375,28 +401,6 @@ pub fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>, 
                 .map_err(|e| FieldError::new("encryption.recipients", format!("'{r}' is not an age recipient: {e}")))
         })
         .collect()
-}
-
-/// Where a secret comes from: the runner's environment, or AWS Secrets Manager.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretRef<'a> {
-    /// A `CAIRN_SECRET_*` environment variable of the runner.
-    Env(&'a str),
-    /// A Secrets Manager secret (a name under `cairn/`, or its ARN).
-    Manager(&'a str),
-}
-
-/// The secret a `...Env` / `...Secret` pair names, if any.
-///
-/// # Errors
-/// Both are given (field `passwordSecret`).
-pub fn secret_ref<'a>(env: &'a Option<String>, secret: &'a Option<String>) -> Result<Option<SecretRef<'a>>, FieldError> {
-    match (env, secret) {
-        (Some(_), Some(_)) => Err(FieldError::new("passwordSecret", "give passwordEnv or passwordSecret, not both")),
-        (Some(v), None) => Ok(Some(SecretRef::Env(v))),
-        (None, Some(s)) => Ok(Some(SecretRef::Manager(s))),
-        (None, None) => Ok(None),
-    }
 }
 
 /// A database URL: the right scheme, and no password in it (it would be stored and shown

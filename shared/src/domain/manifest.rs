@@ -33,9 +33,36 @@ pub struct ManifestItem {
     pub encrypted: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// Incremental jobs: the item's snapshot in each destination's repository (no object
+    /// is stored beside the manifest then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<SnapshotRecord>,
+}
+
+/// An item's snapshot in one destination's restic repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRecord {
+    pub destination_id: String,
+    /// `s3://bucket/<prefix>/repository`.
+    pub repository: String,
+    /// The snapshot's id (64 hex digits), as `restic snapshots` lists it.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// What the snapshot holds: the directory's path, or the stream's file name.
+    pub path: String,
+    pub files: u64,
+    pub bytes_read: u64,
+    pub bytes_added: u64,
 }
 
 impl ManifestItem {
+    /// Whether the item is a snapshot in a repository (an incremental job's).
+    pub fn is_snapshot(&self) -> bool {
+        !self.snapshots.is_empty()
+    }
+
     /// An item of `kind` (`tar` when `archive`, `stream` otherwise) stored as `object`,
     /// with nothing about what was stored filled in yet.
     pub fn described(name: &str, kind: &str, archive: bool, object: String) -> Self {
@@ -53,6 +80,7 @@ impl ManifestItem {
             etag: String::new(),
             encrypted: false,
             problems: Vec::new(),
+            snapshots: Vec::new(),
         }
     }
 }

@@ -9,7 +9,8 @@
 //! - [`manifest`]: the `manifest.json` written last into every backup.
 //! - [`schedule`]: cron expressions in time zones.
 //! - [`retention`]: which backups a retention policy keeps.
-//! - [`policy`]: what the operator allows API keys to choose among.
+//! - [`policy`]: what the operator allows API keys to choose among; [`secret`]: how a
+//!   secret is named (never given).
 //! - validation: [`FieldError`], an error that names the field and why.
 
 pub mod destination;
@@ -23,15 +24,16 @@ pub mod restore;
 pub mod retention;
 pub mod runner_kind;
 pub mod schedule;
+pub mod secret;
 pub mod settings;
 mod validate;
 
-pub use destination::{Destination, DestinationSpec, Verification};
+pub use destination::{Destination, DestinationSpec, RepositorySpec, Verification};
 pub use execution::{Execution, ExecutionStatus, ExecutionType, ItemResult, LogEntry, LogLevel, Stage, Trigger};
 pub use hook::{Hook, HookPosition, HookRules, HookSpec, HookType, OnError};
 pub use job::{Compression, Item, Job, JobSpec, JobType, Retention, RunnerKind, Schedule, Source};
 pub use key::{ApiKey, NewKey, Permission};
-pub use manifest::{Manifest, ManifestItem, MANIFEST_NAME};
+pub use manifest::{Manifest, ManifestItem, SnapshotRecord, MANIFEST_NAME};
 pub use policy::Policy;
 pub use restore::{Decryption, RestoreItem, RestoreRequest, RestoreTarget};
 pub use settings::Settings;

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use super::validate::FieldError;
 use super::{Decryption, DestinationSpec, Item, RestoreRequest, RestoreTarget, RunnerKind, Source};
 
-/// The prefix every `passwordEnv` / `identityEnv` variable must have.
-pub const SECRET_PREFIX: &str = "CAIRN_SECRET_";
+pub use super::secret::{check_secret_name, check_secret_var, SECRET_NAME_PREFIX, SECRET_PREFIX};
 
 /// What the operator allows (read once from the environment; see `config`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -334,48 +333,6 @@ impl Policy {
     }
 }
 
-/// `passwordEnv` and `identityEnv` name `CAIRN_SECRET_*` variables only, so a key can
-/// never hand the runner's own secrets (its AWS credentials, say) to a server it chose.
-///
-/// # Errors
-/// Any other name.
-pub fn check_secret_var(field: &str, var: &str) -> Result<(), FieldError> {
-    let name_ok = var.len() > SECRET_PREFIX.len() && var.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    if var.starts_with(SECRET_PREFIX) && name_ok {
-        return Ok(());
-    }
-    Err(FieldError::new(
-        field,
-        format!("'{var}' is not allowed: secrets come from variables named {SECRET_PREFIX}*"),
-    ))
-}
-
-/// The prefix every Secrets Manager secret Cairn reads must have (its IAM policy allows
-/// no other).
-pub const SECRET_NAME_PREFIX: &str = "cairn/";
-
-/// A Secrets Manager secret: a name under `cairn/`, or the ARN of one.
-///
-/// # Errors
-/// Any other name.
-pub fn check_secret_name(field: &str, name: &str) -> Result<(), FieldError> {
-    let chars_ok = name.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c)) && name.len() <= 512;
-    let short = name.strip_prefix(SECRET_NAME_PREFIX).is_some_and(|rest| !rest.is_empty());
-    let arn = name.starts_with("arn:")
-        && name.split(':').nth(2) == Some("secretsmanager")
-        && name
-            .split(":secret:")
-            .nth(1)
-            .is_some_and(|n| n.starts_with(SECRET_NAME_PREFIX) && n.len() > SECRET_NAME_PREFIX.len());
-    if chars_ok && (short || arn) {
-        return Ok(());
-    }
-    Err(FieldError::new(
-        field,
-        format!("'{name}' is not allowed: Secrets Manager secrets are named {SECRET_NAME_PREFIX}* (or their ARN)"),
-    ))
-}
-
 /// The Secrets Manager secrets a job's items name.
 pub fn secrets_of_items(items: &[Item]) -> Vec<String> {
     let mut out = Vec::new();
@@ -562,6 +519,7 @@ mod tests {
             endpoint: endpoint.map(str::to_owned),
             region: None,
             storage_class: None,
+            repository: None,
         };
         assert!(p.check_destination(&spec(None)).is_ok());
         assert!(p.check_destination(&spec(Some("https://minio.internal:9000/"))).is_ok());

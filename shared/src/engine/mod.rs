@@ -25,6 +25,7 @@ pub mod compress;
 pub mod crypto;
 pub mod integrity;
 pub mod io;
+pub mod repository;
 pub mod restore;
 pub mod sink;
 pub mod sources;

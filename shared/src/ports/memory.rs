@@ -42,7 +42,12 @@ struct State {
     hits: HashMap<String, u64>,
     /// Lease renewals still to fail, as a store that is down would.
     failing_renewals: u32,
+    /// Destination id -> its repository's prune claim and last prune.
+    prunes: HashMap<String, PruneState>,
 }
+
+/// A claim's owner and end (epoch seconds), and when the last prune finished.
+type PruneState = (Option<(String, i64)>, Option<i64>);
 
 impl MemoryStore {
     pub fn new() -> Arc<Self> {
@@ -123,6 +128,33 @@ impl DestinationRepository for MemoryStore {
     async fn record_verification(&self, id: &str, verification: Verification) -> Result<(), StoreError> {
         if let Some(d) = self.lock().destinations.get_mut(id) {
             d.verification = Some(verification);
+        }
+        Ok(())
+    }
+
+    async fn claim_prune(&self, id: &str, owner: &str, now: i64, since: i64, until: i64) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if !state.destinations.contains_key(id) {
+            return Ok(false);
+        }
+        let (claim, pruned_at) = state.prunes.entry(id.to_owned()).or_default();
+        let free = claim.as_ref().is_none_or(|(_, end)| *end < now);
+        if !free || pruned_at.is_some_and(|at| at > since) {
+            return Ok(false);
+        }
+        *claim = Some((owner.to_owned(), until));
+        Ok(true)
+    }
+
+    async fn finish_prune(&self, id: &str, owner: &str, now: i64, pruned: bool) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if let Some((claim, pruned_at)) = state.prunes.get_mut(id) {
+            if claim.as_ref().is_some_and(|(o, _)| o == owner) {
+                *claim = None;
+                if pruned {
+                    *pruned_at = Some(now);
+                }
+            }
         }
         Ok(())
     }

@@ -32,6 +32,12 @@ pub trait DestinationRepository: Send + Sync {
     async fn delete_destination(&self, id: &str) -> Result<bool, StoreError>;
     /// Remembers how the destination's uploads are verified (done when it is gone).
     async fn record_verification(&self, id: &str, verification: Verification) -> Result<(), StoreError>;
+    /// Claims the prune of destination `id`'s repository for `owner` until `until` (epoch
+    /// seconds): only when no prune finished after `since` and no other claim is live at
+    /// `now`, so two prunes of one repository never overlap. Answers whether it was claimed.
+    async fn claim_prune(&self, id: &str, owner: &str, now: i64, since: i64, until: i64) -> Result<bool, StoreError>;
+    /// Ends `owner`'s claim, recording that a prune finished at `now` when `pruned`.
+    async fn finish_prune(&self, id: &str, owner: &str, now: i64, pruned: bool) -> Result<(), StoreError>;
 }
 
 /// Hooks.

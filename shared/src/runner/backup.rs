@@ -29,11 +29,11 @@ use crate::time;
 
 /// A loaded backup.
 pub(super) struct BackupTask {
-    job: Job,
-    destinations: Vec<Destination>,
+    pub(super) job: Job,
+    pub(super) destinations: Vec<Destination>,
     hooks: TaskHooks,
-    /// The Secrets Manager secrets the items name.
-    secrets: Arc<HashMap<String, String>>,
+    /// The Secrets Manager secrets the items (and, incremental, the repositories) name.
+    pub(super) secrets: Arc<HashMap<String, String>>,
     log_id: String,
 }
 
@@ -49,7 +49,11 @@ impl Runner {
         // Both read the store: at once, since every round trip delays the first byte.
         let (destinations, hooks) = tokio::join!(self.destinations_of(&job), self.hooks_for(&job, state));
         let (destinations, mut hooks) = (self.with_verification(destinations?, state).await, hooks);
-        let secrets = self.read_secrets(secrets_of_items(&job.items), &mut hooks).await?;
+        let mut secret_names = secrets_of_items(&job.items);
+        if job.incremental {
+            secret_names.extend(destinations.iter().filter_map(repository_secret));
+        }
+        let secrets = self.read_secrets(secret_names, &mut hooks).await?;
         state.items_total.store(job.items.len(), Ordering::Relaxed);
         state.log(
             LogLevel::Info,
@@ -202,6 +206,14 @@ impl Runner {
                 state.log(LogLevel::Error, format!("Item '{}' failed: {failed}", item.name));
                 (ItemResult::failed(item.name.clone(), failed.summary), None)
             }
+            Ok(()) if job.incremental => {
+                state.advance(Stage::Dumping, 0);
+                state.data_progress();
+                let sizer = measure_beside(state, index, item);
+                let stored = self.snapshot_item(task, execution, state, item, plan.config_document.clone()).await;
+                sizer.abort();
+                snapshot_result(state, item, stored)
+            }
             Ok(()) => {
                 state.advance(Stage::Dumping, 0);
                 state.data_progress();
@@ -277,6 +289,7 @@ impl Runner {
     ) -> Outcome {
         let job = &task.job;
         if state.cancelled() {
+            self.forget_snapshots(task, &stored, state).await;
             self.delete_folders(&task.destinations, job, &execution.id, state).await;
             return Outcome::cancelled(results);
         }
@@ -309,17 +322,25 @@ impl Runner {
             job: job.clone(),
         };
         if let Err(e) = self.write_manifest(task, execution, &manifest, state).await {
+            self.forget_snapshots(task, &manifest.items, state).await;
             return Outcome::failed_with(format!("the manifest could not be written: {e}"), results);
         }
         state.advance(Stage::Retention, 95);
         if let Some(policy) = &job.retention {
-            self.apply_retention(job, execution, policy, &task.destinations, state).await;
+            self.apply_retention(job, execution, policy, &task.destinations, &task.secrets, state)
+                .await;
         }
+        let first = &task.destinations[0];
+        let path = if job.incremental {
+            first.repository_path()
+        } else {
+            first.backup_path(&job.id, &execution.id)
+        };
         let error = error_line.or_else(|| (!partial.is_empty()).then(|| describe_items(&partial, ": ")));
         Outcome {
             status,
             size: Some(stored_total),
-            path: Some(task.destinations[0].backup_path(&job.id, &execution.id)),
+            path: Some(path),
             error,
             items: results,
         }
@@ -418,6 +439,26 @@ fn item_result(state: &RunState, job: &Job, item: &Item, streamed: Result<ItemBa
         error,
     };
     (result, Some(manifest_item(item, job.encryption.is_some(), b)))
+}
+
+/// The repository secret a destination names, to read before the run.
+fn repository_secret(d: &Destination) -> Option<String> {
+    d.repository.as_ref().and_then(|r| r.password_secret.clone())
+}
+
+/// An incremental item's result and manifest entry; logged.
+fn snapshot_result(state: &RunState, item: &Item, stored: Result<ManifestItem, EngineError>) -> (ItemResult, Option<ManifestItem>) {
+    match stored {
+        Ok(m) => (ItemResult::succeeded(item.name.clone(), m.stored_bytes), Some(m)),
+        Err(EngineError::Cancelled) => {
+            state.log(LogLevel::Warning, format!("Item '{}': cancelled", item.name));
+            (ItemResult::cancelled(item.name.clone(), "cancelled".into()), None)
+        }
+        Err(e) => {
+            state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
+            (ItemResult::failed(item.name.clone(), e.to_string()), None)
+        }
+    }
 }
 
 /// The manifest entry of a stored item.

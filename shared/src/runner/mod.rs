@@ -10,6 +10,8 @@
 //! - [`lease`]: what a running execution shares with its heartbeat, and the heartbeat.
 //! - [`task`]: the one skeleton (load, pre hooks, body, post hooks, completion) that
 //!   [`backup`], [`restore`] and [`clone`] plug into.
+//! - [`incremental`]: an incremental job's items as snapshots in each destination's
+//!   repository, and retention there (forget, prune under a claim).
 //! - [`retention`]: deleting the backups a job's retention no longer keeps.
 //! - [`sweep`]: failing executions whose lease expired.
 //! - [`outcome`]: what a task came to, and the terminal state written from it.
@@ -22,6 +24,7 @@ mod clone;
 mod deadline;
 mod drain;
 mod fargate;
+pub mod incremental;
 mod lease;
 mod metrics;
 mod outcome;

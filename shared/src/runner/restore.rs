@@ -12,7 +12,7 @@ use super::lease::{RunState, DATA_START};
 use super::outcome::Outcome;
 use super::task::{Task, TaskHooks};
 use super::Runner;
-use crate::domain::destination::split_backup_path;
+use crate::domain::destination::manifest_folder;
 use crate::domain::policy::secrets_of_restore;
 use crate::domain::{Execution, ItemResult, Job, LogLevel, ManifestItem, RestoreRequest, RestoreTarget, Stage};
 use crate::engine::crypto::{self, Identities};
@@ -57,11 +57,13 @@ impl Runner {
             let why = crate::error::ServiceError::from(e);
             return Err(Outcome::failed(format!("the restore no longer fits the operator's policy: {why}")));
         }
+        let source_id = execution.source_execution_id.as_deref().unwrap_or_default();
         let (bucket, folder) = execution
             .path
             .as_deref()
-            .and_then(split_backup_path)
+            .and_then(|p| manifest_folder(p, &execution.job_id, source_id))
             .ok_or_else(|| Outcome::failed("the backup's location is unknown"))?;
+        let (bucket, folder) = (bucket, folder.as_str());
         let job = self.stores.jobs.get_job(&execution.job_id).await.ok().flatten();
         let store = self.store_of_bucket(job.as_ref(), bucket).await;
         let manifest = read_manifest(store.as_ref(), bucket, folder)
@@ -86,7 +88,16 @@ impl Runner {
             _ => (String::new(), String::new()),
         };
         let mut hooks = self.hooks_for(&job, state).await;
-        let secrets = self.read_secrets(secrets_of_restore(&request), &mut hooks).await?;
+        let mut secret_names = secrets_of_restore(&request);
+        let snapshots = selected.iter().flat_map(|(i, _)| &i.snapshots);
+        let destinations = self.destinations_of(&job).await.unwrap_or_default();
+        secret_names.extend(
+            destinations
+                .iter()
+                .filter(|d| snapshots.clone().any(|r| r.destination_id == d.id))
+                .filter_map(|d| d.repository.as_ref().and_then(|r| r.password_secret.clone())),
+        );
+        let secrets = self.read_secrets(secret_names, &mut hooks).await?;
         let task = RestoreTask {
             job,
             hooks,
@@ -142,6 +153,10 @@ impl Runner {
         target: &RestoreTarget,
         identity: Option<&Identities>,
     ) -> ItemResult {
+        if item.is_snapshot() {
+            let restored = self.restore_snapshot(&task.job, &task.secrets, state, item, target).await;
+            return restored_result(state, item, target, restored);
+        }
         let reader = match self.object_reader(task, item).await {
             // Counted as it is read: the heartbeat's progress.
             Ok(r) => CountingReader {
@@ -162,25 +177,37 @@ impl Runner {
         })
         .await
         .unwrap_or_else(|e| Err(EngineError::Target(format!("the restore stopped: {e}"))));
-        match restored {
-            Ok((count, note)) => {
-                let to = target.describe();
-                state.log(
-                    LogLevel::Info,
-                    format!(
-                        "Item '{}': SHA-256 and size match the manifest; restored to {to} ({count} entries/bytes)",
-                        item.name
-                    ),
-                );
-                if let Some(note) = note {
-                    state.log(LogLevel::Info, format!("Item '{}': {note}", item.name));
-                }
-                ItemResult::succeeded(item.name.clone(), item.stored_bytes)
+        restored_result(state, item, target, restored)
+    }
+}
+
+/// An item's restore, logged.
+fn restored_result(
+    state: &RunState,
+    item: &ManifestItem,
+    target: &RestoreTarget,
+    restored: Result<(u64, Option<String>), EngineError>,
+) -> ItemResult {
+    match restored {
+        Ok((count, note)) => {
+            let checked = if item.is_snapshot() {
+                "every blob's SHA-256 matches its id"
+            } else {
+                "SHA-256 and size match the manifest"
+            };
+            let to = target.describe();
+            state.log(
+                LogLevel::Info,
+                format!("Item '{}': {checked}; restored to {to} ({count} entries/bytes)", item.name),
+            );
+            if let Some(note) = note {
+                state.log(LogLevel::Info, format!("Item '{}': {note}", item.name));
             }
-            Err(e) => {
-                state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
-                ItemResult::failed(item.name.clone(), e.to_string())
-            }
+            ItemResult::succeeded(item.name.clone(), item.stored_bytes)
+        }
+        Err(e) => {
+            state.log(LogLevel::Error, format!("Item '{}' failed: {e}", item.name));
+            ItemResult::failed(item.name.clone(), e.to_string())
         }
     }
 }

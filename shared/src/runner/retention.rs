@@ -1,6 +1,8 @@
 //! Retention: after a backup, the job's earlier backups its policy no longer keeps are
 //! deleted from every destination and marked as pruned.
 
+use std::collections::HashMap;
+
 use super::lease::RunState;
 use super::Runner;
 use crate::domain::retention::{self, Candidate};
@@ -16,6 +18,7 @@ impl Runner {
         current: &Execution,
         policy: &Retention,
         destinations: &[Destination],
+        secrets: &HashMap<String, String>,
         state: &RunState,
     ) {
         let earlier = match self.stored_backups(job, current).await {
@@ -39,7 +42,10 @@ impl Runner {
             return;
         }
         for id in &doomed {
-            self.delete_backup(job, id, current, destinations, state).await;
+            self.delete_backup(job, id, current, destinations, secrets, state).await;
+        }
+        if job.incremental {
+            self.prune_repositories(destinations, secrets, current, state).await;
         }
         let kept = candidates.len() - doomed.len();
         state.log(
@@ -75,9 +81,23 @@ impl Runner {
 
     /// Deletes backup `id` from every destination; marks it pruned (in its own log too)
     /// only when every copy is gone.
-    async fn delete_backup(&self, job: &Job, id: &str, current: &Execution, destinations: &[Destination], state: &RunState) {
+    async fn delete_backup(
+        &self,
+        job: &Job,
+        id: &str,
+        current: &Execution,
+        destinations: &[Destination],
+        secrets: &HashMap<String, String>,
+        state: &RunState,
+    ) {
         let mut deleted = true;
         for d in destinations {
+            // Its snapshots are forgotten first: when that fails, the manifest stays and the
+            // next retention tries again, so no snapshot is left without its manifest.
+            if job.incremental && !self.forget_backup(d, &job.id, id, secrets, state).await {
+                deleted = false;
+                continue;
+            }
             let prefix = d.object_key(&job.id, id, "");
             if let Err(e) = self.store_of(d).delete_prefix(&d.bucket, &prefix).await {
                 deleted = false;

@@ -68,6 +68,7 @@ impl Harness {
             endpoint: None,
             region: None,
             storage_class: None,
+            repository: None,
         };
         self.service.create_destination(spec).await.unwrap()
     }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 
 use super::{CairnService, ServiceError, Triggered};
-use crate::domain::destination::split_backup_path;
+use crate::domain::destination::{split_backup_path, REPOSITORY_FOLDER};
 use crate::domain::{
     new_id, Execution, ExecutionStatus, ExecutionType, FieldError, Hook, HookPosition, LogEntry, LogLevel, Manifest, ManifestItem,
     RestoreRequest, Stage, Trigger, MANIFEST_NAME,
@@ -119,6 +119,12 @@ impl CairnService {
         }
         let (bucket, folder) =
             split_backup_path(&path).ok_or_else(|| ServiceError::Conflict(format!("unexpected backup location {path}")))?;
+        if folder == REPOSITORY_FOLDER || folder.ends_with(&format!("/{REPOSITORY_FOLDER}")) {
+            return Err(ServiceError::Conflict(format!(
+                "Backup {id} is incremental: its items are snapshots in the restic repository {path}, not objects to download. \
+                 Restore it with POST /api/executions/{id}/restore, or read it with restic (restic -r s3:<endpoint>/{bucket}/{folder} restore)"
+            )));
+        }
         let store = self.objects.default_store();
         let manifest = read_manifest(store.as_ref(), bucket, folder)
             .await

@@ -27,8 +27,19 @@ fn next_run(job: &Job) -> Result<Option<String>, ServiceError> {
 impl CairnService {
     async fn check_destinations(&self, spec: &JobSpec) -> Result<(), ServiceError> {
         for (i, id) in spec.destinations.iter().enumerate() {
-            if self.destinations.get_destination(id).await?.is_none() {
+            let Some(d) = self.destinations.get_destination(id).await? else {
                 return Err(FieldError::new(format!("destinations[{i}]"), format!("no destination with id '{id}'")).into());
+            };
+            if spec.incremental && d.repository.is_none() {
+                return Err(FieldError::new(
+                    format!("destinations[{i}]"),
+                    format!(
+                        "destination '{}' has no repository password, which incremental jobs need: create a destination with \
+                         \"repository\": {{\"passwordSecret\": \"cairn/...\"}} (or \"passwordEnv\": \"CAIRN_SECRET_...\")",
+                        d.name
+                    ),
+                )
+                .into());
             }
         }
         Ok(())

@@ -26,6 +26,7 @@ async fn job(svc: &CairnService, extra: serde_json::Value) -> String {
             endpoint: None,
             region: None,
             storage_class: None,
+            repository: None,
         })
         .await
         .unwrap();

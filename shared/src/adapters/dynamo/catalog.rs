@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{err, is_condition_failed, s, DynamoStore};
+use super::{err, is_condition_failed, n, s, DynamoStore};
 use crate::domain::{Destination, Hook, Job, Verification};
 use crate::error::StoreError;
 use crate::ports::{DestinationRepository, HookRepository, JobRepository};
@@ -115,6 +115,55 @@ impl DestinationRepository for DynamoStore {
             .await;
         match sent {
             Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
+    async fn claim_prune(&self, id: &str, owner: &str, now: i64, since: i64, until: i64) -> Result<bool, StoreError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.tables.destinations)
+            .key("id", s(id))
+            .update_expression("SET pruneOwner = :o, pruneUntil = :u")
+            .condition_expression(
+                "attribute_exists(id) AND (attribute_not_exists(prunedAt) OR prunedAt <= :since) \
+                 AND (attribute_not_exists(pruneUntil) OR pruneUntil < :now)",
+            )
+            .expression_attribute_values(":o", s(owner))
+            .expression_attribute_values(":u", n(until))
+            .expression_attribute_values(":since", n(since))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
+    async fn finish_prune(&self, id: &str, owner: &str, now: i64, pruned: bool) -> Result<(), StoreError> {
+        let update = if pruned {
+            "SET prunedAt = :now REMOVE pruneOwner, pruneUntil"
+        } else {
+            "REMOVE pruneOwner, pruneUntil"
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.tables.destinations)
+            .key("id", s(id))
+            .update_expression(update)
+            .condition_expression("pruneOwner = :o")
+            .expression_attribute_values(":o", s(owner));
+        if pruned {
+            request = request.expression_attribute_values(":now", n(now));
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            // The claim expired and another took it: that one records its own prune.
             Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(err("UpdateItem", e)),
         }

@@ -48,7 +48,8 @@ pub fn stage_postgres(
         return Err(refused(format!("item '{}' is not a PostgreSQL dump", item.name)));
     }
     let created = ensure_postgres_database(url, password.as_deref())?;
-    let client = if item.object.ends_with(".sql.zst") {
+    // A plain dump: `<item>.sql.zst` beside a full backup's manifest, `<item>.sql` in a snapshot.
+    let client = if item.object.ends_with(".sql.zst") || item.object.ends_with(".sql") {
         vec![
             tools::PSQL,
             "--no-password",

@@ -21,12 +21,15 @@ pub fn pg_dump<W: ArchiveSink>(
     ctx: &SourceContext,
 ) -> Result<W, EngineError> {
     let format = if plain { "--format=plain" } else { "--format=custom" };
-    let argv = vec![
+    let mut argv = vec![
         tools::PG_DUMP.to_owned(),
         "--no-password".to_owned(),
         format.to_owned(),
         format!("--dbname={url}"),
     ];
+    if ctx.raw_dumps && !plain {
+        argv.push("--compress=0".to_owned());
+    }
     let env = password
         .map(|p| ctx.secret_value(p, "password").map(|v| ("PGPASSWORD", v)))
         .transpose()?;

@@ -48,6 +48,9 @@ pub struct SourceContext {
     pub config_document: Option<Vec<u8>>,
     /// The Secrets Manager secrets the task names, read by the runner before it started.
     pub secrets: Arc<HashMap<String, String>>,
+    /// Dumps are written uncompressed (PostgreSQL's custom format compresses by default):
+    /// a repository's content-defined chunks find what did not change only in raw bytes.
+    pub raw_dumps: bool,
 }
 
 impl std::fmt::Debug for SourceContext {
@@ -70,6 +73,7 @@ impl SourceContext {
             objects,
             config_document,
             secrets,
+            raw_dumps: false,
         }
     }
 
@@ -275,6 +279,7 @@ pub(crate) mod tests {
             objects: Arc::new(crate::ports::memory::MemoryObjects::default()),
             config_document: None,
             secrets: Arc::default(),
+            raw_dumps: false,
         };
         (rt, ctx)
     }
