@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Debian packages (jq, zstd, curl, PostgreSQL
 # and MariaDB servers and clients, runuser, Chromium and chromedriver for the console's
-# browser tests), venvs with cfn-lint, hadolint, ansible-core, checkov and schemathesis,
-# and s3s-fs (built from crates.io). Nothing is assumed to be present.
+# browser tests, restic 0.14 to read incremental backups' repositories), venvs with
+# cfn-lint, hadolint, ansible-core, checkov and schemathesis, and s3s-fs (built from
+# crates.io). Nothing is assumed to be present.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 need_apt=()
-for cmd in jq zstd curl tar runuser psql pg_restore pg_dump python3 file mariadbd mariadb-install-db mysqldump mysql mysqladmin; do
+for cmd in jq zstd curl tar runuser psql pg_restore pg_dump python3 file mariadbd mariadb-install-db mysqldump mysql mysqladmin restic; do
     command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$cmd")
 done
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
@@ -23,7 +24,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
         jq zstd curl tar util-linux file postgresql postgresql-client mariadb-server mariadb-client \
-        python3 python3-venv chromium chromium-driver >/dev/null
+        python3 python3-venv chromium chromium-driver restic >/dev/null
 fi
 
 . "$root/scripts/lib/pip-tool.sh"

@@ -16,6 +16,7 @@ mod events;
 mod fargate;
 mod faults;
 mod hooks;
+mod incremental;
 mod lambda;
 mod policy;
 mod queue;
