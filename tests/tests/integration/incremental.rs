@@ -169,6 +169,10 @@ async fn a_directory_backed_up_three_times_deduplicates_restores_each_run_and_op
     let by_restic = out.join(src.strip_prefix("/").unwrap());
     assert_eq!(describe(&by_restic), wants[2], "restic restores what Cairn backed up");
     restic_ok(&app, "inc", &["check", "--read-data"]);
+    let last = runs[2]["id"].as_str().unwrap();
+    let verified = app.cli(&["backups", "verify", last, "--read-data"]).expect("cairn backups verify --read-data");
+    assert_eq!(verified["ok"], true, "{verified:#}");
+    assert_eq!(verified["snapshots"][0]["item"], "tree", "{verified:#}");
 
     // Nothing to download: the answer says how to restore instead.
     let (status, body) = app
@@ -179,6 +183,20 @@ async fn a_directory_backed_up_three_times_deduplicates_restores_each_run_and_op
         .await;
     assert_eq!(status, 409, "{body}");
     assert!(body["message"].as_str().unwrap_or(&body.to_string()).contains("restore"), "{body}");
+
+    // Every pack damaged: the restore fails and writes nothing; verify says so too.
+    for key in app.object_keys("inc/repository/data/").await {
+        let mut bytes = app.object_bytes(&key).await;
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        app.put_object(&key, bytes).await;
+    }
+    let dst = work.path().join("from-damaged");
+    let r = restore(&app, last, json!({"target": {"kind": "directory", "path": dst}})).await;
+    assert_eq!(r["status"], "Failed", "{r:#}");
+    assert!(r["error"].as_str().unwrap().contains("nothing was written"), "{r:#}");
+    assert!(!dst.exists(), "no target written");
+    assert!(app.cli(&["backups", "verify", last, "--read-data"]).is_err(), "verify finds the damage");
 }
 
 #[tokio::test]
