@@ -13,6 +13,12 @@
 # (h) a restore of (a)'s last backup through the API into a new directory (one pass:
 #     staged beside the target, SHA-256 checked as it streams, moved into place)
 # (i) aws s3 cp s3://.../data.tar.zst - | zstd -d | tar -x    what a user would script
+# (e) a first incremental backup (a job with "incremental": true: a restic repository),
+# (f) a second with nothing changed, (g) a third after 1% of the files changed and 10 MiB
+#     were appended to the largest; and restic 0.14 doing the same three into its own
+#     repository. Each on a copy of the data set, with time, bytes read (the process's
+#     rchar: what it read from files and sockets) and bytes uploaded (the growth of the
+#     repository in the bucket).
 #
 # On two cores or more, Cairn and its alternatives run pinned to core 0 and the S3 and
 # DynamoDB endpoints to core 1 (CAIRN_BENCH_PIN=0 turns this off), so each contender has
@@ -104,7 +110,9 @@ if [ -d /dev/shm ] && [ "$(df -k --output=avail /dev/shm | tail -1)" -gt $(( 3 *
     restores=/dev/shm/cairn-bench-restores
 fi
 mkdir -p "$restores"
-export CAIRN_TABLE_PREFIX="bench$(date +%s)" CAIRN_BUCKET=bench CAIRN_SOURCE_DIRS="$data" CAIRN_RESTORE_DIRS="$restores" CAIRN_RATE_LIMIT_GET=100000 CAIRN_RATE_LIMIT_WRITE=100000 RUST_LOG=warn
+incdata="$work/inc-data"
+export CAIRN_SECRET_BENCH_REPO=bench-repository-password
+export CAIRN_TABLE_PREFIX="bench$(date +%s)" CAIRN_BUCKET=bench CAIRN_SOURCE_DIRS="$data:$incdata" CAIRN_RESTORE_DIRS="$restores" CAIRN_RATE_LIMIT_GET=100000 CAIRN_RATE_LIMIT_WRITE=100000 RUST_LOG=warn
 "$cairn_bin" init >/dev/null
 key=$("$cairn_bin" --output json keys create --name bench --permissions all | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 "${on_work[@]}" "$cairn_bin" serve --port 3999 >"$work/serve.log" 2>&1 &
@@ -166,6 +174,58 @@ for i in $(seq 1 "$runs"); do
     d_all+=("$(python3 -c "print($t1-$t0)")")
 done
 
+# The incremental runs: (e) first, (f) unchanged, (g) after changing 1% of the files and
+# appending 10 MiB to the largest; the same three for Cairn and for restic, each on a
+# fresh copy of the data set.
+rchar() { awk '/^rchar/ {print $2}' "/proc/$1/io"; }
+bucket_bytes() { aws s3 ls --recursive --summarize "s3://bench/$1/" | awk '/Total Size/ {print $3}'; }
+fresh_copy() { rm -rf "$incdata"; cp -a "$data" "$incdata"; rm -f "$incdata"/.complete-*; }
+change_some() {
+    python3 - "$incdata" <<'PY'
+import os, random, sys
+root = sys.argv[1]
+files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
+rng = random.Random(15)
+for path in files[::100]:  # 1% of the files: their first 4 KiB rewritten
+    with open(path, "r+b") as f:
+        f.write(rng.randbytes(min(4096, os.path.getsize(path))))
+largest = max(files, key=os.path.getsize)
+with open(largest, "ab") as f:
+    f.write(rng.randbytes(10 * 2**20))
+PY
+}
+echo "== (e) (f) (g) incremental backups: cairn, then restic 0.14 into its own repository"
+inc_dest=$(api -X POST http://127.0.0.1:3999/api/destinations -d '{"name":"bench-inc","bucket":"bench","prefix":"cairn-inc","repository":{"passwordEnv":"CAIRN_SECRET_BENCH_REPO"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+inc_job=$(api -X POST http://127.0.0.1:3999/api/jobs -d "{\"name\":\"bench-inc\",\"incremental\":true,\"items\":[{\"name\":\"data\",\"source\":{\"kind\":\"directory\",\"path\":\"$incdata\"}}],\"destinations\":[\"$inc_dest\"]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+inc_rows=()
+fresh_copy
+for run in e f g; do
+    [ "$run" = g ] && change_some
+    warm_inc() { tar -C "$incdata" -cf - . | cat > /dev/null; }
+    warm_inc
+    up0=$(bucket_bytes cairn-inc/repository || echo 0); r0=$(rchar "$serve_pid")
+    wait_for "$(api -X POST "http://127.0.0.1:3999/api/jobs/$inc_job/run")"
+    secs=$(echo "$body" | jq -r '.data.duration / 1000')
+    up1=$(bucket_bytes cairn-inc/repository); r1=$(rchar "$serve_pid")
+    inc_rows+=("($run) cairn|$secs|$((r1 - r0))|$((${up1:-0} - ${up0:-0}))")
+done
+fresh_copy
+export RESTIC_PASSWORD=bench
+restic -q -r "s3:$s3/bench/restic-inc" init >/dev/null
+for run in e f g; do
+    [ "$run" = g ] && change_some
+    tar -C "$incdata" -cf - . | cat > /dev/null
+    up0=$(bucket_bytes restic-inc)
+    t0=$(now)
+    "${on_work[@]}" restic -q -r "s3:$s3/bench/restic-inc" backup "$incdata" >/dev/null &
+    rp=$!; r=0
+    while kill -0 "$rp" 2>/dev/null; do r=$(rchar "$rp" 2>/dev/null || echo "$r"); sleep 0.05; done
+    wait "$rp"; t1=$(now)
+    up1=$(bucket_bytes restic-inc)
+    inc_rows+=("($run) restic|$(python3 -c "print(f'{$t1-$t0:.2f}')")|$r|$((up1 - up0))")
+done
+rm -rf "$incdata"
+
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$serve_pid/status")
 
 # (i) and (h) take turns, so neither always meets the state the other leaves; the target
@@ -205,6 +265,17 @@ printf '%-44s %8s MB/s  %6.1f s\n' "(d) restic backup" "$d" "$d_secs"
 printf '%-44s %8s MB/s  %6.1f s\n' "(h) cairn restore through the API" "$h" "$h_secs"
 printf '%-44s %8s MB/s  %6.1f s\n' "(i) aws s3 cp - | zstd -d | tar -x" "$i" "$i_secs"
 echo "ratios: a/b $(python3 -c "print(f'{$a/$b:.2f}')")  a/c $(python3 -c "print(f'{$a/$c:.2f}')")  a/d $(python3 -c "print(f'{$a/$d:.2f}')")  h/i $(python3 -c "print(f'{$h/$i:.2f}')")"
+echo "incremental (same data set; restic's bytes read are sampled every 50 ms, so a little short):"
+printf '  %-12s %9s %16s %16s\n' run seconds "bytes read" "bytes uploaded"
+for row in "${inc_rows[@]}"; do IFS='|' read -r name secs rd upl <<<"$row"; printf '  %-12s %9s %16s %16s\n' "$name" "$secs" "$rd" "$upl"; done
+python3 - "$a_secs" "${inc_rows[@]}" <<'PY'
+import sys
+a = float(sys.argv[1])
+rows = {r.split("|")[0]: [float(x) for x in r.split("|")[1:]] for r in sys.argv[2:]}
+e, f, g = rows["(e) cairn"], rows["(f) cairn"], rows["(g) cairn"]
+print(f"  goals: f/a time {f[0]/a:.3f} (<= 0.25)  f/e uploaded {f[2]/e[2]:.4f} (< 0.01)  g/e uploaded {g[2]/e[2]:.4f} (< 0.03)  "
+      f"e vs restic's first {e[0]/rows['(e) restic'][0]:.2f} (< 1)")
+PY
 echo "stored by cairn: $stored bytes (ratio $(python3 -c "print(f'{$stored/$input_bytes:.3f}')"))"
 echo "peak memory of cairn serve (VmHWM): $((peak_kib / 1024)) MiB"
 echo "CPU time of cairn serve per (a) run, user + system (s): ${cpu_all[*]}; per (h) run: ${h_cpu[*]}"
