@@ -178,7 +178,8 @@ done
 # appending 10 MiB to the largest; the same three for Cairn and for restic, each on a
 # fresh copy of the data set.
 rchar() { awk '/^rchar/ {print $2}' "/proc/$1/io"; }
-bucket_bytes() { aws s3 ls --recursive --summarize "s3://bench/$1/" | awk '/Total Size/ {print $3}'; }
+# A prefix that does not exist yet holds 0 bytes (aws s3 ls fails on it).
+bucket_bytes() { { aws s3 ls --recursive --summarize "s3://bench/$1/" 2>/dev/null || true; } | awk '/Total Size/ {s = $3} END {print s + 0}'; }
 fresh_copy() { rm -rf "$incdata"; cp -a "$data" "$incdata"; rm -f "$incdata"/.complete-*; }
 change_some() {
     python3 - "$incdata" <<'PY'
@@ -195,19 +196,18 @@ with open(largest, "ab") as f:
 PY
 }
 echo "== (e) (f) (g) incremental backups: cairn, then restic 0.14 into its own repository"
+fresh_copy
 inc_dest=$(api -X POST http://127.0.0.1:3999/api/destinations -d '{"name":"bench-inc","bucket":"bench","prefix":"cairn-inc","repository":{"passwordEnv":"CAIRN_SECRET_BENCH_REPO"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
 inc_job=$(api -X POST http://127.0.0.1:3999/api/jobs -d "{\"name\":\"bench-inc\",\"incremental\":true,\"items\":[{\"name\":\"data\",\"source\":{\"kind\":\"directory\",\"path\":\"$incdata\"}}],\"destinations\":[\"$inc_dest\"]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
 inc_rows=()
-fresh_copy
 for run in e f g; do
     [ "$run" = g ] && change_some
-    warm_inc() { tar -C "$incdata" -cf - . | cat > /dev/null; }
-    warm_inc
-    up0=$(bucket_bytes cairn-inc/repository || echo 0); r0=$(rchar "$serve_pid")
+    tar -C "$incdata" -cf - . | cat > /dev/null
+    up0=$(bucket_bytes cairn-inc/repository); r0=$(rchar "$serve_pid")
     wait_for "$(api -X POST "http://127.0.0.1:3999/api/jobs/$inc_job/run")"
     secs=$(echo "$body" | jq -r '.data.duration / 1000')
     up1=$(bucket_bytes cairn-inc/repository); r1=$(rchar "$serve_pid")
-    inc_rows+=("($run) cairn|$secs|$((r1 - r0))|$((${up1:-0} - ${up0:-0}))")
+    inc_rows+=("($run) cairn|$secs|$((r1 - r0))|$((up1 - up0))")
 done
 fresh_copy
 export RESTIC_PASSWORD=bench

@@ -83,38 +83,18 @@ impl Runner {
                     task.secrets.clone(),
                 )
             };
-            let stored = snapshot_one(access, owner.clone(), item.clone(), ctx).await?;
-            state.log(
-                LogLevel::Info,
-                format!(
-                    "Item '{}': snapshot {} in {} ({} files, {} bytes read of {}, {} bytes added{})",
-                    item.name,
-                    &stored.id[..8],
-                    d.repository_path(),
-                    stored.files,
-                    stored.bytes_read,
-                    stored.bytes_total,
-                    stored.bytes_added,
-                    stored
-                        .parent
-                        .as_deref()
-                        .map_or(String::new(), |p| format!(", parent {}", &p[..8.min(p.len())]))
-                ),
-            );
-            total = stored.bytes_total;
-            records.push(SnapshotRecord {
-                destination_id: d.id.clone(),
-                repository: d.repository_path(),
-                id: stored.id,
-                parent: stored.parent,
-                path: match &item.source {
-                    Source::Directory { path, .. } => path.clone(),
-                    _ => stream_name(item),
-                },
-                files: stored.files,
-                bytes_read: stored.bytes_read,
-                bytes_added: stored.bytes_added,
-            });
+            let stored = match snapshot_one(access, owner.clone(), item.clone(), ctx).await {
+                Ok(stored) => stored,
+                Err(e) => {
+                    // The item failed: what it stored in the destinations before goes too.
+                    self.forget_records(task, &records, state).await;
+                    return Err(e);
+                }
+            };
+            let record = record_of(d, item, stored);
+            state.log(LogLevel::Info, format!("Item '{}': {}", item.name, describe_record(&record)));
+            total = record.bytes_total;
+            records.push(record.snapshot);
         }
         let first = records.first().map(|r| r.path.clone()).unwrap_or_default();
         Ok(ManifestItem {
@@ -128,13 +108,13 @@ impl Runner {
     /// Forgets snapshots a run made and will not keep (it was cancelled, or its manifest
     /// could not be written), so no snapshot outlives the execution that reports it.
     pub(super) async fn forget_snapshots(&self, task: &BackupTask, stored: &[ManifestItem], state: &RunState) {
+        let records: Vec<SnapshotRecord> = stored.iter().flat_map(|m| m.snapshots.iter().cloned()).collect();
+        self.forget_records(task, &records, state).await;
+    }
+
+    async fn forget_records(&self, task: &BackupTask, records: &[SnapshotRecord], state: &RunState) {
         for d in &task.destinations {
-            let ids: Vec<String> = stored
-                .iter()
-                .flat_map(|m| &m.snapshots)
-                .filter(|r| r.destination_id == d.id)
-                .map(|r| r.id.clone())
-                .collect();
+            let ids: Vec<String> = records.iter().filter(|r| r.destination_id == d.id).map(|r| r.id.clone()).collect();
             if ids.is_empty() {
                 continue;
             }
@@ -396,6 +376,48 @@ impl Runner {
         }
         Ok(checks)
     }
+}
+
+/// What a snapshot stored, as the manifest records it, and the source's whole size.
+struct Recorded {
+    snapshot: SnapshotRecord,
+    bytes_total: u64,
+}
+
+fn record_of(d: &Destination, item: &Item, stored: StoredSnapshot) -> Recorded {
+    let path = match &item.source {
+        Source::Directory { path, .. } => path.clone(),
+        _ => stream_name(item),
+    };
+    Recorded {
+        bytes_total: stored.bytes_total,
+        snapshot: SnapshotRecord {
+            destination_id: d.id.clone(),
+            repository: d.repository_path(),
+            id: stored.id,
+            parent: stored.parent,
+            path,
+            files: stored.files,
+            bytes_read: stored.bytes_read,
+            bytes_added: stored.bytes_added,
+        },
+    }
+}
+
+/// The log line of a snapshot: short ids, as `restic snapshots` shows them.
+fn describe_record(r: &Recorded) -> String {
+    let s = &r.snapshot;
+    let short = |id: &str| id.chars().take(8).collect::<String>();
+    let parent = s.parent.as_deref().map_or(String::new(), |p| format!(", parent {}", short(p)));
+    format!(
+        "snapshot {} in {} ({} files, {} bytes read of {}, {} bytes added{parent})",
+        short(&s.id),
+        s.repository,
+        s.files,
+        s.bytes_read,
+        r.bytes_total,
+        s.bytes_added
+    )
 }
 
 /// How long a prune's claim lasts: a runner that dies while pruning blocks the next prune

@@ -89,7 +89,9 @@ fn header_for(node: &Node, kind: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_size(size);
-    h.set_mode(node.meta.mode.unwrap_or(if node.is_dir() { 0o755 } else { 0o644 }) & 0o7777);
+    // Modes are Go's in restic's format: the permission bits are where Unix has them (its
+    // setuid, setgid and sticky bits are elsewhere and are not restored, as before).
+    h.set_mode(node.meta.mode.unwrap_or(if node.is_dir() { 0o755 } else { 0o644 }) & 0o777);
     h.set_mtime(node.meta.mtime.map_or(0, |t| u64::try_from(t.as_second()).unwrap_or(0)));
     h.set_uid(node.meta.uid.map_or(0, u64::from));
     h.set_gid(node.meta.gid.map_or(0, u64::from));

@@ -175,7 +175,8 @@ impl<R: Read + Send + 'static> ReadSource for StreamSource<R> {
     fn entries(&self) -> Self::Iter {
         let reader = self.reader.lock().ok().and_then(|mut r| r.take());
         let meta = Metadata {
-            mode: Some(0o100_600),
+            // restic's (Go's) mode: permission bits, no file-type bits for a regular file.
+            mode: Some(0o600),
             mtime: Some(jiff_now()),
             ..Metadata::default()
         };
