@@ -170,7 +170,9 @@ async fn a_directory_backed_up_three_times_deduplicates_restores_each_run_and_op
     assert_eq!(describe(&by_restic), wants[2], "restic restores what Cairn backed up");
     restic_ok(&app, "inc", &["check", "--read-data"]);
     let last = runs[2]["id"].as_str().unwrap();
-    let verified = app.cli(&["backups", "verify", last, "--read-data"]).expect("cairn backups verify --read-data");
+    let verified = app
+        .cli(&["backups", "verify", last, "--read-data"])
+        .expect("cairn backups verify --read-data");
     assert_eq!(verified["ok"], true, "{verified:#}");
     assert_eq!(verified["snapshots"][0]["item"], "tree", "{verified:#}");
 
@@ -196,7 +198,10 @@ async fn a_directory_backed_up_three_times_deduplicates_restores_each_run_and_op
     assert_eq!(r["status"], "Failed", "{r:#}");
     assert!(r["error"].as_str().unwrap().contains("nothing was written"), "{r:#}");
     assert!(!dst.exists(), "no target written");
-    assert!(app.cli(&["backups", "verify", last, "--read-data"]).is_err(), "verify finds the damage");
+    assert!(
+        app.cli(&["backups", "verify", last, "--read-data"]).is_err(),
+        "verify finds the damage"
+    );
 }
 
 #[tokio::test]
