@@ -184,6 +184,11 @@ impl Destination {
         format!("s3://{}/{}", self.bucket, self.object_key(job_id, execution_id, ""))
     }
 
+    /// The Secrets Manager secret its repository's password is in, if it names one.
+    pub fn repository_secret(&self) -> Option<String> {
+        self.repository.as_ref().and_then(|r| r.password_secret.clone())
+    }
+
     /// The key prefix of its repository of incremental backups: `<prefix>/repository`.
     pub fn repository_root(&self) -> String {
         if self.prefix.is_empty() {

@@ -51,7 +51,7 @@ impl Runner {
         let (destinations, mut hooks) = (self.with_verification(destinations?, state).await, hooks);
         let mut secret_names = secrets_of_items(&job.items);
         if job.incremental {
-            secret_names.extend(destinations.iter().filter_map(repository_secret));
+            secret_names.extend(destinations.iter().filter_map(Destination::repository_secret));
         }
         let secrets = self.read_secrets(secret_names, &mut hooks).await?;
         state.items_total.store(job.items.len(), Ordering::Relaxed);
@@ -439,11 +439,6 @@ fn item_result(state: &RunState, job: &Job, item: &Item, streamed: Result<ItemBa
         error,
     };
     (result, Some(manifest_item(item, job.encryption.is_some(), b)))
-}
-
-/// The repository secret a destination names, to read before the run.
-fn repository_secret(d: &Destination) -> Option<String> {
-    d.repository.as_ref().and_then(|r| r.password_secret.clone())
 }
 
 /// An incremental item's result and manifest entry; logged.

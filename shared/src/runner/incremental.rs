@@ -336,7 +336,7 @@ impl Runner {
         let mut checks = Vec::new();
         for d in &destinations {
             let mut secrets = HashMap::new();
-            if let Some(name) = d.repository.as_ref().and_then(|r| r.password_secret.clone()) {
+            if let Some(name) = d.repository_secret() {
                 let value = self
                     .secrets
                     .secret_value(&name)

@@ -14,7 +14,7 @@ use super::task::{Task, TaskHooks};
 use super::Runner;
 use crate::domain::destination::manifest_folder;
 use crate::domain::policy::secrets_of_restore;
-use crate::domain::{Execution, ItemResult, Job, LogLevel, ManifestItem, RestoreRequest, RestoreTarget, Stage};
+use crate::domain::{Destination, Execution, ItemResult, Job, LogLevel, ManifestItem, RestoreRequest, RestoreTarget, Stage};
 use crate::engine::crypto::{self, Identities};
 use crate::engine::io::{BodyReader, CountingReader};
 use crate::engine::restore::{check_directory_target, restore_checked};
@@ -95,7 +95,7 @@ impl Runner {
             destinations
                 .iter()
                 .filter(|d| snapshots.clone().any(|r| r.destination_id == d.id))
-                .filter_map(|d| d.repository.as_ref().and_then(|r| r.password_secret.clone())),
+                .filter_map(Destination::repository_secret),
         );
         let secrets = self.read_secrets(secret_names, &mut hooks).await?;
         let task = RestoreTask {

@@ -215,7 +215,7 @@ async fn a_postgres_dump_backed_up_twice_adds_little_and_restores_as_a_stream() 
     );
     pg.psql(
         "prod",
-        "CREATE TABLE events AS SELECT g AS id, md5(g::text) AS digest FROM generate_series(1, 600000) g",
+        "CREATE TABLE events AS SELECT g AS id, md5(g::text) AS digest FROM generate_series(1, 1500000) g",
     );
     let mut options = options();
     options.extra_env.push(("CAIRN_SECRET_TEST_PG".into(), pg.password.clone()));
@@ -233,9 +233,11 @@ async fn a_postgres_dump_backed_up_twice_adds_little_and_restores_as_a_stream() 
     assert_eq!(second["status"], "Success", "{second:#}");
     let (a, b) = (size_of(&first), size_of(&second));
     assert!(a > 1_000_000, "{a}");
-    // The rows inserted change the chunks around them (content-defined chunks average 1
-    // MiB, up to 8 MiB), and the rest of this 25 MB dump deduplicates.
-    assert!(b < a / 4, "a dump 0.1% larger adds little: {b} of {a}");
+    // The rows inserted change the chunks around them, and the rest of this 60 MB dump
+    // deduplicates. Content-defined chunks average 1 MiB but reach 8 MiB, and where they
+    // fall depends on the repository's random polynomial: typically 1-2 MB is added, at
+    // worst two 8 MiB chunks (about a quarter of the first run's size).
+    assert!(b < a / 3, "a dump 0.1% larger adds little: {b} of {a}");
 
     let r = restore(
         &app,

@@ -10,12 +10,8 @@
 use rustic_core::repofile::SnapshotId;
 use rustic_core::PruneOptions;
 
-use super::{describe, OpenRepository};
+use super::{failed, OpenRepository};
 use crate::engine::EngineError;
-
-fn failed(e: Box<rustic_core::RusticError>) -> EngineError {
-    EngineError::Repository(describe(&e))
-}
 
 /// Forgets the snapshots `ids` (those already gone are skipped); answers how many were
 /// removed.

@@ -79,6 +79,11 @@ pub fn describe(e: &RusticError) -> String {
     line.strip_prefix("Error: ").unwrap_or(&line).to_owned()
 }
 
+/// A rustic_core error as Cairn's.
+pub(crate) fn failed(e: Box<RusticError>) -> EngineError {
+    EngineError::Repository(describe(&e))
+}
+
 /// Opens the repository; with `create`, initialises it first when it has no config yet.
 /// A repository that exists is never initialised again: a wrong password is an error
 /// that names the destination and changes nothing.

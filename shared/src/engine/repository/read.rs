@@ -11,15 +11,11 @@ use rustic_core::{BlobId, CheckOptions, IndexedFull, LsOptions, Repository};
 use sha2::{Digest, Sha256};
 
 use super::pipe::spawn_producer;
-use super::{describe, OpenRepository};
+use super::{describe, failed, OpenRepository};
 use crate::domain::{ManifestItem, RestoreTarget, SnapshotRecord};
 use crate::engine::restore::stage;
 use crate::engine::sources::SourceContext;
 use crate::engine::{EngineError, Signals};
-
-fn failed(e: Box<rustic_core::RusticError>) -> EngineError {
-    EngineError::Repository(describe(&e))
-}
 
 fn snapshot<S: IndexedFull>(repo: &Repository<S>, id: &str) -> Result<SnapshotFile, EngineError> {
     repo.get_snapshot_from_str(id, |_| true)

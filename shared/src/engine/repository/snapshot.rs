@@ -13,7 +13,7 @@ use rustic_core::{
 };
 
 use super::backend::StoreBackend;
-use super::{describe, hex, stream_tree, OpenRepository};
+use super::{failed, hex, stream_tree, OpenRepository};
 use crate::engine::{EngineError, Signals};
 
 /// Who a snapshot belongs to: its tags are `cairn`, `job:<id>`, `item:<name>`,
@@ -72,10 +72,6 @@ impl StoredSnapshot {
             bytes_added: summary.data_added_packed,
         }
     }
-}
-
-fn failed(e: Box<rustic_core::RusticError>) -> EngineError {
-    EngineError::Repository(describe(&e))
 }
 
 /// The newest snapshot of this job's item with the same paths, the parent of the next.

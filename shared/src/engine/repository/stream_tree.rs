@@ -83,7 +83,7 @@ pub fn resize_stream(
     let tree_id = id_of(&plain);
     let (pack, length) = tree_pack(key, &plain)?;
     let pack_id = id_of(&pack);
-    backend.put(FileType::Pack, &pack_id, Bytes::from(pack)).map_err(repository_error)?;
+    backend.put(FileType::Pack, &pack_id, Bytes::from(pack)).map_err(super::failed)?;
     let index = json!({"packs": [{"id": pack_id.to_hex().as_str(), "blobs": [
         {"id": tree_id.to_hex().as_str(), "type": "tree", "offset": 0, "length": length}
     ]}]});
@@ -93,7 +93,7 @@ pub fn resize_stream(
     let body = serde_json::to_vec(&fixed).map_err(|e| EngineError::Repository(e.to_string()))?;
     fixed.id = write_file(backend, key, FileType::Snapshot, &body)?.into();
     let saved: Id = *snap.id;
-    backend.remove(FileType::Snapshot, &saved, false).map_err(repository_error)?;
+    backend.remove(FileType::Snapshot, &saved, false).map_err(super::failed)?;
     Ok(fixed)
 }
 
@@ -102,12 +102,8 @@ pub fn resize_stream(
 fn write_file(backend: &StoreBackend, key: &MasterKey, tpe: FileType, json: &[u8]) -> Result<Id, EngineError> {
     let sealed = encrypt(key, json)?;
     let id = id_of(&sealed);
-    backend.put(tpe, &id, Bytes::from(sealed)).map_err(repository_error)?;
+    backend.put(tpe, &id, Bytes::from(sealed)).map_err(super::failed)?;
     Ok(id)
-}
-
-fn repository_error(e: Box<rustic_core::RusticError>) -> EngineError {
-    EngineError::Repository(super::describe(&e))
 }
 
 #[cfg(test)]
